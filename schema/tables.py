@@ -1,0 +1,178 @@
+"""The shared ``shop`` namespace as SQLAlchemy MetaData: the single truth Alembic migrates.
+
+Every constraint is named through the naming convention, so names are predictable
+and the applications can rely on them (they are part of each consumer's contract).
+CHECK sets live here too; the triggers that enforce the cross-table rules are in the
+migrations (autogenerate does not see triggers) and are tested in tests/schema.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SHOP = "shop"
+REPORTING = "reporting"
+OWNED_SCHEMAS = (SHOP, REPORTING)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+FINAL_STATUSES = ("shipped", "cancelled")
+MOVEMENT_REASONS = ("restock", "sale", "cancel", "adjust")
+
+metadata = sa.MetaData(schema=SHOP, naming_convention=NAMING_CONVENTION)
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True)
+
+
+def _now(name: str) -> sa.Column[object]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    _id(),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    _now("created_at"),
+    sa.CheckConstraint(r"email ~ '^[^@\s]+@[^@\s]+$' AND length(email) <= 254", name="email_format"),
+    sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
+)
+sa.Index("uq_customers_email_lower", sa.func.lower(customers.c.email), unique=True)
+
+products = sa.Table(
+    "products",
+    metadata,
+    _id(),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+    sa.Column("stock", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    _now("created_at"),
+    _now("updated_at"),
+    sa.UniqueConstraint("sku"),
+    sa.CheckConstraint("sku ~ '^[A-Z0-9][A-Z0-9-]{0,63}$'", name="sku_format"),
+    sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
+    sa.CheckConstraint("price_cents >= 0", name="price_cents_non_negative"),
+    sa.CheckConstraint("stock >= 0", name="stock_non_negative"),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    _id(),
+    sa.Column(
+        "customer_id",
+        sa.BigInteger,
+        sa.ForeignKey("shop.customers.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'placed'")),
+    sa.Column("total_cents", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    _now("placed_at"),
+    _now("updated_at"),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("request_hash", sa.Text, nullable=True),
+    sa.UniqueConstraint("customer_id", "idempotency_key"),
+    sa.CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+    sa.CheckConstraint("total_cents >= 0", name="total_cents_non_negative"),
+    sa.CheckConstraint(
+        "(idempotency_key IS NULL) = (request_hash IS NULL)", name="idempotency_key_has_hash"
+    ),
+    sa.CheckConstraint(
+        "idempotency_key IS NULL OR length(idempotency_key) BETWEEN 1 AND 255",
+        name="idempotency_key_length",
+    ),
+)
+sa.Index("ix_orders_customer_id_id", orders.c.customer_id, orders.c.id)
+sa.Index("ix_orders_placed_at", orders.c.placed_at)
+sa.Index("ix_orders_status_id", orders.c.status, orders.c.id)
+
+order_lines = sa.Table(
+    "order_lines",
+    metadata,
+    sa.Column(
+        "order_id",
+        sa.BigInteger,
+        sa.ForeignKey("shop.orders.id", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "product_id",
+        sa.BigInteger,
+        sa.ForeignKey("shop.products.id", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price_cents", sa.Integer, nullable=False),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+    sa.CheckConstraint("unit_price_cents >= 0", name="unit_price_cents_non_negative"),
+)
+sa.Index("ix_order_lines_product_id", order_lines.c.product_id)
+
+# Who acted: the transaction's ``mergepoint.actor`` setting, else the login role's name.
+ACTOR_DEFAULT = "COALESCE(NULLIF(current_setting('mergepoint.actor', true), ''), session_user)"
+
+stock_movements = sa.Table(
+    "stock_movements",
+    metadata,
+    _id(),
+    sa.Column(
+        "product_id",
+        sa.BigInteger,
+        sa.ForeignKey("shop.products.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    sa.Column("delta", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("order_id", sa.BigInteger, nullable=True),
+    sa.Column("actor", sa.Text, nullable=False, server_default=sa.text(ACTOR_DEFAULT)),
+    _now("created_at"),
+    # A sale or cancel movement belongs to an existing order line; restock/adjust to none.
+    sa.ForeignKeyConstraint(
+        ["order_id", "product_id"],
+        ["shop.order_lines.order_id", "shop.order_lines.product_id"],
+        ondelete="RESTRICT",
+    ),
+    sa.CheckConstraint("delta <> 0", name="delta_non_zero"),
+    sa.CheckConstraint(_in("reason", MOVEMENT_REASONS), name="reason"),
+    sa.CheckConstraint(
+        "(order_id IS NOT NULL) = (reason IN ('sale', 'cancel'))", name="order_iff_sale_or_cancel"
+    ),
+    sa.CheckConstraint(
+        "(reason <> 'sale' OR delta < 0) AND (reason NOT IN ('restock', 'cancel') OR delta > 0)",
+        name="delta_sign",
+    ),
+    sa.CheckConstraint("length(actor) BETWEEN 1 AND 200", name="actor_length"),
+)
+sa.Index("ix_stock_movements_product_id_id", stock_movements.c.product_id, stock_movements.c.id)
+sa.Index(
+    "uq_stock_movements_sale_order_id_product_id",
+    stock_movements.c.order_id,
+    stock_movements.c.product_id,
+    unique=True,
+    postgresql_where=sa.text("reason = 'sale'"),
+)
+sa.Index(
+    "uq_stock_movements_cancel_order_id_product_id",
+    stock_movements.c.order_id,
+    stock_movements.c.product_id,
+    unique=True,
+    postgresql_where=sa.text("reason = 'cancel'"),
+)
+
+TABLES = (customers, products, orders, order_lines, stock_movements)
