@@ -1,0 +1,363 @@
+"""Who may do what, as data: the one source of grants for the application roles.
+
+``reconcile`` makes the server match this file exactly: it creates the login roles and
+their namespaces, grants what is listed (column-level where a column list is given) and
+revokes whatever else a managed role holds on the owner's namespaces. No default
+privileges are used, so a new table is reachable only once it is listed here.
+Role names take MERGEPOINT_ROLE_PREFIX; roles are server-wide, so reconciliation is
+serialized with an advisory lock taken in the ``postgres`` database and retried when
+PostgreSQL reports ``tuple concurrently updated``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from schema.db import connect, one_line, with_dbname
+from schema.errors import MergepointError
+from schema.tables import OWNED_SCHEMAS, REPORTING, SHOP
+
+ROLES_LOCK_KEY = 0x6D70_726F  # "mpro", taken in the postgres database
+RETRIES = 8
+
+
+@dataclass(frozen=True)
+class Grant:
+    privilege: str
+    table: str  # schema-qualified
+    columns: tuple[str, ...] = ()  # empty: the whole table
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    owns: str | None  # the role's own namespace
+    usage: tuple[str, ...]
+    grants: tuple[Grant, ...]
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def _on(privilege: str, tables: Iterable[str], *columns: str) -> tuple[Grant, ...]:
+    return tuple(Grant(privilege, f"{SHOP}.{t}", tuple(columns)) for t in tables)
+
+
+ALL_SHOP = ("customers", "products", "orders", "order_lines", "stock_movements")
+
+ROLES: tuple[RoleSpec, ...] = (
+    RoleSpec(
+        name="storefront",
+        owns="storefront",
+        usage=(SHOP,),
+        grants=(
+            *_on("SELECT", ("products", "customers", "orders", "order_lines")),
+            *_on("INSERT", ("customers",), "email", "name"),
+            *_on("INSERT", ("orders",), "customer_id", "idempotency_key", "request_hash"),
+            *_on("INSERT", ("order_lines",), "order_id", "product_id", "quantity", "unit_price_cents"),
+            *_on("UPDATE", ("orders",), "status"),
+            *_on("REFERENCES", ("customers",), "id"),
+        ),
+        settings={
+            "statement_timeout": "10s",
+            "lock_timeout": "5s",
+            "idle_in_transaction_session_timeout": "60s",
+        },
+    ),
+    RoleSpec(
+        name="backoffice",
+        owns="backoffice",
+        usage=(SHOP,),
+        grants=(
+            *_on("SELECT", ALL_SHOP),
+            # Django inserts every column of a model; the triggers still hold the rules.
+            *_on("INSERT", ("products", "stock_movements")),
+            *_on("UPDATE", ("products",), "name", "price_cents", "active"),
+            *_on("UPDATE", ("orders",), "status"),
+        ),
+        settings={
+            "search_path": "backoffice, shop",
+            "statement_timeout": "30s",
+            "lock_timeout": "5s",
+            "idle_in_transaction_session_timeout": "60s",
+        },
+    ),
+    RoleSpec(
+        name="reporting",
+        owns=None,
+        usage=(SHOP, REPORTING),
+        grants=(*_on("SELECT", ALL_SHOP),),
+        settings={
+            "default_transaction_read_only": "on",
+            "statement_timeout": "30s",
+        },
+    ),
+)
+
+# Privilege letters in aclitem strings, as aclexplode reports their names.
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+def role_name(prefix: str, name: str) -> str:
+    return f"{prefix}{name}"
+
+
+@dataclass
+class Report:
+    """What a reconcile run changed, as readable statements."""
+
+    changes: list[str] = field(default_factory=list)
+
+    def add(self, statement: sql.Composable, conn: psycopg.Connection) -> None:
+        conn.execute(statement)
+        self.changes.append(statement.as_string(conn))
+
+
+def reconcile(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> Report:
+    """Make the roles, namespaces and grants in ``url``'s database match ``specs``."""
+    with connect(with_dbname(url, "postgres"), autocommit=True) as lock_conn:
+        lock_conn.execute("SET lock_timeout = 0")
+        lock_conn.execute("SELECT pg_advisory_lock(%s)", [ROLES_LOCK_KEY])
+        try:
+            for attempt in range(RETRIES):
+                try:
+                    with connect(url) as conn:
+                        report = Report()
+                        with conn.transaction():
+                            _reconcile(conn, prefix, specs, report)
+                        return report
+                except psycopg.errors.InternalError_ as exc:
+                    # Another database's migrate touching the same shared catalog rows.
+                    if "tuple concurrently updated" not in str(exc) or attempt == RETRIES - 1:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    raise MergepointError(
+                        f"cannot reconcile roles: {one_line(exc)} "
+                        "(the owner needs CREATEROLE and CREATEDB)"
+                    ) from exc
+        finally:
+            lock_conn.execute("SELECT pg_advisory_unlock(%s)", [ROLES_LOCK_KEY])
+    raise AssertionError("unreachable")
+
+
+def _reconcile(conn: psycopg.Connection, prefix: str, specs: tuple[RoleSpec, ...], report: Report) -> None:
+    server_version = conn.info.server_version
+    owner = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
+    names = [role_name(prefix, s.name) for s in specs]
+    for spec in specs:
+        _ensure_role(conn, role_name(prefix, spec.name), owner, server_version, spec, report)
+    for spec in specs:
+        if spec.owns:
+            _ensure_namespace(conn, spec.owns, role_name(prefix, spec.name), report)
+    _reconcile_usage(conn, specs, prefix, report)
+    _reconcile_tables(conn, specs, prefix, names, report)
+
+
+def _ensure_role(
+    conn: psycopg.Connection,
+    name: str,
+    owner: str,
+    server_version: int,
+    spec: RoleSpec,
+    report: Report,
+) -> None:
+    role = sql.Identifier(name)
+    row = conn.execute(
+        "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit FROM pg_roles"
+        " WHERE rolname = %s",
+        [name],
+    ).fetchone()
+    if row is None:
+        report.add(sql.SQL("CREATE ROLE {} LOGIN NOCREATEDB NOCREATEROLE").format(role), conn)
+    elif row != (True, False, False, False, True):
+        report.add(
+            sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT").format(role),
+            conn,
+        )
+    # The owner must be able to SET ROLE to create the role's namespace (PostgreSQL 16+
+    # separates SET from membership); it inherits none of the role's privileges.
+    can_set = "bool_or(m.set_option)" if server_version >= 160000 else "true"
+    member = conn.execute(
+        sql.SQL(
+            "SELECT {} FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
+            " JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = %s AND u.rolname = %s"
+            " HAVING count(*) > 0"
+        ).format(sql.SQL(can_set)),
+        [name, owner],
+    ).fetchone()
+    if not member or not member[0]:
+        if server_version >= 160000:
+            stmt = sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET TRUE")
+        else:
+            stmt = sql.SQL("GRANT {} TO {}")
+        report.add(stmt.format(role, sql.Identifier(owner)), conn)
+    current = dict(
+        setting.split("=", 1)
+        for (setting,) in conn.execute(
+            "SELECT unnest(s.setconfig) FROM pg_db_role_setting s JOIN pg_roles r"
+            " ON r.oid = s.setrole WHERE r.rolname = %s AND s.setdatabase = 0",
+            [name],
+        ).fetchall()
+    )
+    for key, value in spec.settings.items():
+        if _normalize(current.get(key)) != _normalize(value):
+            report.add(
+                sql.SQL("ALTER ROLE {} SET {} = {}").format(
+                    role, sql.Identifier(key), sql.Literal(value)
+                ),
+                conn,
+            )
+    for key in current.keys() - spec.settings.keys():
+        report.add(sql.SQL("ALTER ROLE {} RESET {}").format(role, sql.Identifier(key)), conn)
+
+
+def _normalize(value: str | None) -> str | None:
+    return None if value is None else value.replace('"', "").replace(" ", "")
+
+
+def _ensure_namespace(conn: psycopg.Connection, namespace: str, role: str, report: Report) -> None:
+    row = conn.execute(
+        "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", [namespace]
+    ).fetchone()
+    if row is None:
+        report.add(
+            sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+                sql.Identifier(namespace), sql.Identifier(role)
+            ),
+            conn,
+        )
+    elif row[0] != role:
+        report.add(
+            sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
+                sql.Identifier(namespace), sql.Identifier(role)
+            ),
+            conn,
+        )
+
+
+def _reconcile_usage(
+    conn: psycopg.Connection, specs: tuple[RoleSpec, ...], prefix: str, report: Report
+) -> None:
+    desired = {(role_name(prefix, s.name), ns) for s in specs for ns in s.usage}
+    managed = [role_name(prefix, s.name) for s in specs]
+    actual = {
+        (grantee, ns)
+        for grantee, ns in conn.execute(
+            "SELECT g.rolname, n.nspname FROM pg_namespace n,"
+            " LATERAL aclexplode(n.nspacl) a JOIN pg_roles g ON g.oid = a.grantee"
+            " WHERE n.nspname = ANY(%s) AND a.privilege_type = 'USAGE' AND g.rolname = ANY(%s)",
+            [list(OWNED_SCHEMAS), managed],
+        ).fetchall()
+    }
+    for grantee, ns in sorted(desired - actual):
+        report.add(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                sql.Identifier(ns), sql.Identifier(grantee)
+            ),
+            conn,
+        )
+    for grantee, ns in sorted(actual - desired):
+        report.add(
+            sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(
+                sql.Identifier(ns), sql.Identifier(grantee)
+            ),
+            conn,
+        )
+
+
+# (grantee, privilege, "schema.table", column or None)
+Privilege = tuple[str, str, str, str | None]
+
+
+def _actual_table_privileges(conn: psycopg.Connection, managed: list[str]) -> set[Privilege]:
+    rows = conn.execute(
+        """
+        SELECT g.rolname, a.privilege_type, n.nspname || '.' || c.relname, NULL
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+               LATERAL aclexplode(c.relacl) a JOIN pg_roles g ON g.oid = a.grantee
+         WHERE n.nspname = ANY(%(schemas)s) AND g.rolname = ANY(%(roles)s)
+        UNION ALL
+        SELECT g.rolname, a.privilege_type, n.nspname || '.' || c.relname, att.attname
+          FROM pg_attribute att JOIN pg_class c ON c.oid = att.attrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace,
+               LATERAL aclexplode(att.attacl) a JOIN pg_roles g ON g.oid = a.grantee
+         WHERE n.nspname = ANY(%(schemas)s) AND g.rolname = ANY(%(roles)s)
+        """,
+        {"schemas": list(OWNED_SCHEMAS), "roles": managed},
+    ).fetchall()
+    return {(r[0], r[1], r[2], r[3]) for r in rows}
+
+
+def _existing_relations(conn: psycopg.Connection) -> dict[str, set[str]]:
+    """schema.table -> its column names, for the owner's namespaces."""
+    relations: dict[str, set[str]] = {}
+    for qualified, column in conn.execute(
+        "SELECT n.nspname || '.' || c.relname, a.attname FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'p')",
+        [list(OWNED_SCHEMAS)],
+    ).fetchall():
+        relations.setdefault(qualified, set()).add(column)
+    return relations
+
+
+def desired_privileges(
+    specs: tuple[RoleSpec, ...], prefix: str, relations: dict[str, set[str]] | None = None
+) -> set[Privilege]:
+    """The privileges ``specs`` grant, limited to relations that exist (when given)."""
+    out: set[Privilege] = set()
+    for spec in specs:
+        grantee = role_name(prefix, spec.name)
+        for grant in spec.grants:
+            if relations is not None and grant.table not in relations:
+                continue  # not created yet (e.g. after a downgrade)
+            if grant.columns:
+                cols = grant.columns
+                if relations is not None:
+                    cols = tuple(c for c in cols if c in relations[grant.table])
+                out.update((grantee, grant.privilege, grant.table, c) for c in cols)
+            else:
+                out.add((grantee, grant.privilege, grant.table, None))
+    return out
+
+
+def _reconcile_tables(
+    conn: psycopg.Connection,
+    specs: tuple[RoleSpec, ...],
+    prefix: str,
+    managed: list[str],
+    report: Report,
+) -> None:
+    desired = desired_privileges(specs, prefix, _existing_relations(conn))
+    actual = _actual_table_privileges(conn, managed)
+
+    def target(table: str, column: str | None, privilege: str) -> sql.Composable:
+        schema_name, _, name = table.partition(".")
+        priv = sql.SQL(privilege)
+        if column is not None:
+            priv = sql.SQL("{} ({})").format(priv, sql.Identifier(column))
+        return sql.SQL("{} ON TABLE {}").format(priv, sql.Identifier(schema_name, name))
+
+    for grantee, privilege, table, column in sorted(actual - desired, key=str):
+        report.add(
+            sql.SQL("REVOKE {} FROM {}").format(
+                target(table, column, privilege), sql.Identifier(grantee)
+            ),
+            conn,
+        )
+    for grantee, privilege, table, column in sorted(desired - actual, key=str):
+        report.add(
+            sql.SQL("GRANT {} TO {}").format(target(table, column, privilege), sql.Identifier(grantee)),
+            conn,
+        )
+
+
+def privileges(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> set[Privilege]:
+    """The privileges the managed roles hold now (for tests and ``check``)."""
+    with connect(url) as conn:
+        return _actual_table_privileges(conn, [role_name(prefix, s.name) for s in specs])
