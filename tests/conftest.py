@@ -1,0 +1,1 @@
+"""Shared fixtures: the database ones come from tests/harness.py (an early plugin)."""
