@@ -135,10 +135,7 @@ def reconcile(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -
                         raise
                     time.sleep(0.05 * (attempt + 1))
                 except psycopg.errors.InsufficientPrivilege as exc:
-                    raise MergepointError(
-                        f"cannot reconcile roles: {one_line(exc)} "
-                        "(the owner needs CREATEROLE and CREATEDB)"
-                    ) from exc
+                    raise MergepointError(f"cannot reconcile roles: {one_line(exc)}") from exc
         finally:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", [ROLES_LOCK_KEY])
     raise AssertionError("unreachable")
