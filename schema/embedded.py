@@ -118,6 +118,18 @@ def ensure_owner(superuser_url: str, role: str, dbname: str | None) -> None:
             )
 
 
+def shared_server(directory: Path):  # type: ignore[no-untyped-def]
+    """Start or attach to the server in ``directory`` for the life of this process.
+
+    pgserver counts the processes holding such a handle and stops the server when the
+    last of them exits, so concurrent test sessions can share one server safely.
+    Returns the pgserver handle (call ``.cleanup()`` to let go) and the superuser URL.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    server = _pgserver().get_server(directory / "pgdata", cleanup_mode="stop")
+    return server, _superuser_url(server.get_postmaster_info().socket_dir)
+
+
 def stop(directory: Path) -> bool:
     """Stop the server in ``directory``; False if it was not running."""
     pgdata = directory / "pgdata"

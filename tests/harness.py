@@ -59,7 +59,7 @@ class Server:
     admin_url: str  # a role that may create roles (superuser for the embedded server)
     prefix: str
     owner: str
-    started_dir: Path | None = None
+    handle: object | None = None  # pgserver's handle on the embedded server, if we use one
     databases: list[str] = field(default_factory=list)
 
     @property
@@ -104,16 +104,14 @@ _server: Server | None = None
 
 def _start() -> Server:
     url = os.environ.get(ENV_TEST_URL)
-    started_dir = None
+    handle = None
     if url:
         admin_url = with_dbname(url, "postgres")
     else:
         data = Path(os.environ.get("MERGEPOINT_TEST_DATA_DIR") or ROOT / ".mergepoint" / "test")
-        running = embedded.running_url(data)
-        admin_url = running or embedded.ensure_running(data).superuser_url
-        started_dir = None if running else data
+        handle, admin_url = embedded.shared_server(data)
     prefix = f"t{secrets.token_hex(3)}_"
-    server = Server(admin_url=admin_url, prefix=prefix, owner=f"{prefix}owner", started_dir=started_dir)
+    server = Server(admin_url=admin_url, prefix=prefix, owner=f"{prefix}owner", handle=handle)
     with server.admin() as admin:
         admin.execute(
             sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB NOSUPERUSER").format(
@@ -157,8 +155,9 @@ def _teardown(server: Server) -> None:
         for role in [roles.role_name(server.prefix, spec.name) for spec in roles.ROLES]:
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
         admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(server.owner)))
-    if server.started_dir is not None:
-        embedded.stop(server.started_dir)
+    if server.handle is not None:
+        # Stops the embedded server only if no other test session still holds it.
+        server.handle.cleanup()  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True)
