@@ -204,12 +204,18 @@ def _ensure_role(
         if _normalize(current.get(key)) != _normalize(value):
             report.add(
                 sql.SQL("ALTER ROLE {} SET {} = {}").format(
-                    role, sql.Identifier(key), sql.Literal(value)
+                    role, sql.Identifier(key), _setting_value(key, value)
                 ),
                 conn,
             )
     for key in current.keys() - spec.settings.keys():
         report.add(sql.SQL("ALTER ROLE {} RESET {}").format(role, sql.Identifier(key)), conn)
+
+
+def _setting_value(key: str, value: str) -> sql.Composable:
+    if key == "search_path":  # a list of names, not one quoted string
+        return sql.SQL(", ").join(sql.Identifier(n.strip()) for n in value.split(","))
+    return sql.Literal(value)
 
 
 def _normalize(value: str | None) -> str | None:
