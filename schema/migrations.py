@@ -45,7 +45,8 @@ def make_config(
         raise MergepointError(
             f"{ALEMBIC_INI} not found: mergepoint runs from a checkout (pip install -e .)"
         )
-    config = Config(str(ALEMBIC_INI), stdout=stdout or io.StringIO())
+    buffer = stdout or io.StringIO()
+    config = Config(str(ALEMBIC_INI), stdout=buffer, output_buffer=buffer)
     config.attributes["url"] = url
     config.attributes["lock_timeout"] = lock_timeout
     config.attributes["quiet"] = quiet

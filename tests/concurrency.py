@@ -30,3 +30,40 @@ def race(n: int, work: Callable[[int], T], timeout: float = 60) -> list[T | Base
     for t in threads:
         t.join(timeout)
     return results
+
+
+def race_processes(n: int, target: Callable[..., T], *args: object, timeout: float = 120) -> list[T]:
+    """Call ``target(barrier, i, *args)`` in n spawned processes; ``target`` must wait on the
+    barrier first and be importable (module level). Returns the results in order.
+
+    For code that is not thread-safe, such as Alembic's global ``context``: separate
+    processes are also how two operators' ``mergepoint migrate`` runs really meet.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(n)
+    results = ctx.Queue()
+    processes = [
+        ctx.Process(target=_report, args=(results, target, barrier, i, args)) for i in range(n)
+    ]
+    for p in processes:
+        p.start()
+    try:
+        collected = dict(results.get(timeout=timeout) for _ in processes)
+    finally:
+        for p in processes:
+            p.join(timeout)
+        results.close()
+        results.join_thread()
+    failures = [v for v in collected.values() if isinstance(v, BaseException)]
+    if failures:
+        raise failures[0]
+    return [collected[i] for i in range(n)]
+
+
+def _report(results, target, barrier, i, args) -> None:  # type: ignore[no-untyped-def]
+    try:
+        results.put((i, target(barrier, i, *args)))
+    except BaseException as exc:  # noqa: B036 - sent back to the parent
+        results.put((i, RuntimeError(f"process {i}: {type(exc).__name__}: {exc}")))
