@@ -57,7 +57,9 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("SELECT", ("products", "customers", "orders", "order_lines")),
             *_on("INSERT", ("customers",), "email", "name"),
             *_on("INSERT", ("orders",), "customer_id", "idempotency_key", "request_hash"),
-            *_on("INSERT", ("order_lines",), "order_id", "product_id", "quantity", "unit_price_cents"),
+            *_on(
+                "INSERT", ("order_lines",), "order_id", "product_id", "quantity", "unit_price_cents"
+            ),
             *_on("UPDATE", ("orders",), "status"),
             *_on("REFERENCES", ("customers",), "id"),
         ),
@@ -89,7 +91,11 @@ ROLES: tuple[RoleSpec, ...] = (
         name="reporting",
         owns=None,
         usage=(SHOP, REPORTING),
-        grants=(*_on("SELECT", ALL_SHOP),),
+        grants=(
+            *_on("SELECT", ALL_SHOP),
+            Grant("SELECT", f"{REPORTING}.customer_lifetime_value"),
+            Grant("SELECT", f"{REPORTING}.ledger_audit"),
+        ),
         settings={
             "default_transaction_read_only": "on",
             "statement_timeout": "30s",
@@ -111,7 +117,7 @@ class Report:
 
     changes: list[str] = field(default_factory=list)
 
-    def add(self, statement: sql.Composable, conn: psycopg.Connection) -> None:
+    def add(self, statement: sql.Composed, conn: psycopg.Connection) -> None:
         conn.execute(statement)
         self.changes.append(statement.as_string(conn))
 
@@ -141,7 +147,9 @@ def reconcile(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -
     raise AssertionError("unreachable")
 
 
-def _reconcile(conn: psycopg.Connection, prefix: str, specs: tuple[RoleSpec, ...], report: Report) -> None:
+def _reconcile(
+    conn: psycopg.Connection, prefix: str, specs: tuple[RoleSpec, ...], report: Report
+) -> None:
     server_version = conn.info.server_version
     owner = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
     names = [role_name(prefix, s.name) for s in specs]
@@ -341,7 +349,7 @@ def _reconcile_tables(
 
     def target(table: str, column: str | None, privilege: str) -> sql.Composable:
         schema_name, _, name = table.partition(".")
-        priv = sql.SQL(privilege)
+        priv: sql.Composable = sql.SQL(privilege)
         if column is not None:
             priv = sql.SQL("{} ({})").format(priv, sql.Identifier(column))
         return sql.SQL("{} ON TABLE {}").format(priv, sql.Identifier(schema_name, name))
@@ -355,7 +363,9 @@ def _reconcile_tables(
         )
     for grantee, privilege, table, column in sorted(desired - actual, key=str):
         report.add(
-            sql.SQL("GRANT {} TO {}").format(target(table, column, privilege), sql.Identifier(grantee)),
+            sql.SQL("GRANT {} TO {}").format(
+                target(table, column, privilege), sql.Identifier(grantee)
+            ),
             conn,
         )
 

@@ -69,7 +69,9 @@ def parse(source: str, path: Path) -> Report:
         raise ReportFileError(f"{where}: the first line must be '-- name: {path.stem}'")
     name = first["name"]
     if name != path.stem:
-        raise ReportFileError(f"{where}: report name {name!r} must match the file name {path.stem!r}")
+        raise ReportFileError(
+            f"{where}: report name {name!r} must match the file name {path.stem!r}"
+        )
 
     fields: dict[str, list[str]] = {key: [] for key in HEADER_KEYS}
     last: str | None = None
@@ -129,13 +131,16 @@ def _check_sql_parameters(report: Report) -> None:
         raise ReportFileError(f"{report.path}: {exc}") from None
     names = [n for n in queries.available_queries if not n.endswith("_cursor")]
     if names != [report.name]:
-        raise ReportFileError(f"{report.path}: a report file holds exactly one query, found {names}")
+        raise ReportFileError(
+            f"{report.path}: a report file holds exactly one query, found {names}"
+        )
     signature = getattr(queries, report.name).__signature__
     used = {p for p in signature.parameters if p != "self"}
     declared = {p.name for p in report.params}
     if used - declared:
         raise ReportFileError(
-            f"{report.path}: the SQL uses undeclared parameter(s) {', '.join(sorted(used - declared))}"
+            f"{report.path}: the SQL uses undeclared parameter(s)"
+            f" {', '.join(sorted(used - declared))}"
         )
     if declared - used:
         raise ReportFileError(
@@ -173,7 +178,8 @@ def load_all(*directories: Path) -> dict[str, Report]:
             report = load(path)
             if report.name in reports:
                 raise ReportFileError(
-                    f"{path}: a report named {report.name} already exists ({reports[report.name].path})"
+                    f"{path}: a report named {report.name} already exists"
+                    f" ({reports[report.name].path})"
                 )
             reports[report.name] = report
     return reports

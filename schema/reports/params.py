@@ -86,7 +86,11 @@ class Param:
             relative = _RELATIVE_DATE.match(raw.lower())
             if relative:
                 days = int(relative["days"] or 0)
-                return today - timedelta(days=days) if relative["sign"] == "-" else today + timedelta(days=days)
+                return (
+                    today - timedelta(days=days)
+                    if relative["sign"] == "-"
+                    else today + timedelta(days=days)
+                )
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
                 raise self._error(raw)
             try:
@@ -151,7 +155,10 @@ def parse_declaration(text: str) -> Param:
             " e.g. 'limit int(1..100) = 10  How many rows'"
         )
     if match["type"] not in TYPES:
-        raise ValueError(f"parameter {match['name']}: unknown type {match['type']!r} (use one of {', '.join(TYPES)})")
+        raise ValueError(
+            f"parameter {match['name']}: unknown type {match['type']!r}"
+            f" (use one of {', '.join(TYPES)})"
+        )
     if (match["min"] or match["max"]) and match["type"] != "int":
         raise ValueError(f"parameter {match['name']}: only int parameters take a range")
     if not match["help"]:
