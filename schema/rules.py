@@ -23,7 +23,8 @@ RULES: dict[str, str] = {
     "order_not_open": "order lines are added only to an order that is still placed",
     "order_lines_are_immutable": "order lines are never updated or deleted",
     "order_is_final": "a shipped or cancelled order refuses every update",
-    "invalid_status_transition": "status moves only placed -> paid|cancelled, paid -> shipped|cancelled",
+    "invalid_status_transition": "status moves only placed -> paid|cancelled, "
+    "paid -> shipped|cancelled",
 }
 
 _PAIR = re.compile(r"(\w+)=(\S+)")

@@ -28,7 +28,9 @@ class AppMigration:
 
 
 APP_MIGRATIONS = (
-    AppMigration("storefront", (sys.executable, "-m", "flask", "--app", "apps.flask_app", "db", "upgrade")),
+    AppMigration(
+        "storefront", (sys.executable, "-m", "flask", "--app", "apps.flask_app", "db", "upgrade")
+    ),
     AppMigration(
         "backoffice",
         (sys.executable, str(ROOT / "apps" / "django_app" / "manage.py"), "migrate", "--noinput"),

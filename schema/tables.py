@@ -48,7 +48,9 @@ customers = sa.Table(
     sa.Column("email", sa.Text, nullable=False),
     sa.Column("name", sa.Text, nullable=False),
     _now("created_at"),
-    sa.CheckConstraint(r"email ~ '^[^@\s]+@[^@\s]+$' AND length(email) <= 254", name="email_format"),
+    sa.CheckConstraint(
+        r"email ~ '^[^@\s]+@[^@\s]+$' AND length(email) <= 254", name="email_format"
+    ),
     sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
 )
 sa.Index("uq_customers_email_lower", sa.func.lower(customers.c.email), unique=True)

@@ -32,7 +32,9 @@ def race(n: int, work: Callable[[int], T], timeout: float = 60) -> list[T | Base
     return results
 
 
-def race_processes(n: int, target: Callable[..., T], *args: object, timeout: float = 120) -> list[T]:
+def race_processes(
+    n: int, target: Callable[..., T], *args: object, timeout: float = 120
+) -> list[T]:
     """Call ``target(barrier, i, *args)`` in n spawned processes; ``target`` must wait on the
     barrier first and be importable (module level). Returns the results in order.
 

@@ -90,7 +90,9 @@ class Server:
                 [name],
             )
         with self.owner_conn() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         if name in self.databases:
             self.databases.remove(name)
 

@@ -24,7 +24,7 @@ DEFINER = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
 
 FUNCTIONS = {
     # products: stock moves only through the ledger; updated_at maintained.
-    "products_guard": f"""
+    "products_guard": """
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.stock <> 0 THEN
@@ -110,7 +110,8 @@ END""",
 BEGIN
     RAISE EXCEPTION USING ERRCODE = 'check_violation',
         MESSAGE = 'order_lines_are_immutable',
-        DETAIL = format('order_id=%s product_id=%s operation=%s', OLD.order_id, OLD.product_id, TG_OP),
+        DETAIL = format('order_id=%s product_id=%s operation=%s',
+                        OLD.order_id, OLD.product_id, TG_OP),
         HINT = 'cancel the order instead';
 END""",
     # orders: status only forward; final orders refuse any update; updated_at maintained.
@@ -152,7 +153,11 @@ TRIGGERS = [
         "BEFORE INSERT ON shop.stock_movements FOR EACH ROW",
         "stock_movements_guard_reason",
     ),
-    ("stock_movements_apply", "AFTER INSERT ON shop.stock_movements FOR EACH ROW", "stock_movements_apply"),
+    (
+        "stock_movements_apply",
+        "AFTER INSERT ON shop.stock_movements FOR EACH ROW",
+        "stock_movements_apply",
+    ),
     (
         "stock_movements_append_only",
         "BEFORE UPDATE OR DELETE ON shop.stock_movements FOR EACH ROW",

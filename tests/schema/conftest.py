@@ -30,7 +30,8 @@ class Shop:
 
     def restock(self, product_id: int, quantity: int) -> None:
         self.conn.execute(
-            "INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, %s, 'restock')",
+            "INSERT INTO shop.stock_movements (product_id, delta, reason)"
+            " VALUES (%s, %s, 'restock')",
             [product_id, quantity],
         )
 
@@ -48,7 +49,8 @@ class Shop:
             ).fetchone()[0]
             for pid in sorted(lines):
                 conn.execute(
-                    "INSERT INTO shop.order_lines (order_id, product_id, quantity, unit_price_cents)"
+                    "INSERT INTO shop.order_lines"
+                    " (order_id, product_id, quantity, unit_price_cents)"
                     " SELECT %s, id, %s, price_cents FROM shop.products WHERE id = %s",
                     [oid, lines[pid], pid],
                 )

@@ -122,12 +122,18 @@ def test_plain_alembic_works_from_the_repo_root(empty_db):
     env = {**os.environ, "MERGEPOINT_DATABASE_URL": empty_db}
     result = subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=migrations.ROOT, env=env, capture_output=True, text=True,
+        cwd=migrations.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     check = subprocess.run(
         [sys.executable, "-m", "alembic", "check"],
-        cwd=migrations.ROOT, env=env, capture_output=True, text=True,
+        cwd=migrations.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stderr
     assert "No new upgrade operations detected" in check.stdout + check.stderr

@@ -22,7 +22,8 @@ def data(shop):
 def test_storefront_places_and_cancels_orders_through_its_grants(fresh_db, data):
     with fresh_db.connect("storefront") as conn:
         cid = conn.execute(
-            "INSERT INTO shop.customers (email, name) VALUES ('new@example.com', 'New') RETURNING id"
+            "INSERT INTO shop.customers (email, name)"
+            " VALUES ('new@example.com', 'New') RETURNING id"
         ).fetchone()[0]
         oid = conn.execute(
             "INSERT INTO shop.orders (customer_id) VALUES (%s) RETURNING id", [cid]
@@ -45,8 +46,11 @@ def test_storefront_places_and_cancels_orders_through_its_grants(fresh_db, data)
         ("storefront", "DELETE FROM shop.customers"),
         ("storefront", "UPDATE shop.products SET price_cents = 1"),
         ("storefront", "UPDATE shop.products SET name = 'x'"),
-        ("storefront", "INSERT INTO shop.stock_movements (product_id, delta, reason)"
-                       " VALUES ({product}, 5, 'restock')"),
+        (
+            "storefront",
+            "INSERT INTO shop.stock_movements (product_id, delta, reason)"
+            " VALUES ({product}, 5, 'restock')",
+        ),
         ("storefront", "SELECT * FROM shop.stock_movements"),
         ("storefront", "INSERT INTO shop.orders (customer_id, total_cents) VALUES ({customer}, 0)"),
         ("storefront", "UPDATE shop.orders SET total_cents = 0"),
@@ -57,8 +61,11 @@ def test_storefront_places_and_cancels_orders_through_its_grants(fresh_db, data)
         ("backoffice", "INSERT INTO shop.orders (customer_id) VALUES ({customer})"),
         ("backoffice", "DELETE FROM shop.orders"),
         ("backoffice", "SELECT * FROM storefront.api_tokens"),
-        ("reporting", "SET TRANSACTION READ WRITE; INSERT INTO shop.customers (email, name)"
-                      " VALUES ('r@example.com', 'r')"),
+        (
+            "reporting",
+            "SET TRANSACTION READ WRITE; INSERT INTO shop.customers (email, name)"
+            " VALUES ('r@example.com', 'r')",
+        ),
         ("storefront", "UPDATE shop.stock_movements SET delta = 1"),
         ("backoffice", "UPDATE shop.stock_movements SET delta = 1"),
         ("backoffice", "DELETE FROM shop.stock_movements"),
@@ -139,7 +146,9 @@ def test_a_privilege_removed_from_the_code_is_revoked(fresh_db, pg):
     with fresh_db.connect(autocommit=True) as conn:
         conn.execute(f'GRANT DELETE ON shop.customers TO "{pg.prefix}reporting"')
     report = roles.reconcile(fresh_db.owner_url, pg.prefix)
-    assert f'REVOKE DELETE ON TABLE "shop"."customers" FROM "{pg.prefix}reporting"' in report.changes
+    assert (
+        f'REVOKE DELETE ON TABLE "shop"."customers" FROM "{pg.prefix}reporting"' in report.changes
+    )
     assert roles.privileges(fresh_db.owner_url, pg.prefix) == roles.desired_privileges(
         roles.ROLES, pg.prefix
     )

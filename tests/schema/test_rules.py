@@ -28,18 +28,37 @@ def test_email_is_unique_case_insensitively(shop):
 @pytest.mark.parametrize(
     ("sql", "params", "constraint"),
     [
-        ("INSERT INTO shop.customers (email, name) VALUES (%s, 'x')", ["not-an-email"],
-         "ck_customers_email_format"),
-        ("INSERT INTO shop.products (sku, name, price_cents) VALUES (%s, 'x', -1)", ["NEG-1"],
-         "ck_products_price_cents_non_negative"),
-        ("INSERT INTO shop.products (sku, name, price_cents) VALUES (%s, 'x', 1)", ["lower case"],
-         "ck_products_sku_format"),
-        ("INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, 0, 'adjust')",
-         None, "ck_stock_movements_delta_non_zero"),
-        ("INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, 5, 'gift')",
-         None, "ck_stock_movements_reason"),
-        ("INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, -5, 'restock')",
-         None, "ck_stock_movements_delta_sign"),
+        (
+            "INSERT INTO shop.customers (email, name) VALUES (%s, 'x')",
+            ["not-an-email"],
+            "ck_customers_email_format",
+        ),
+        (
+            "INSERT INTO shop.products (sku, name, price_cents) VALUES (%s, 'x', -1)",
+            ["NEG-1"],
+            "ck_products_price_cents_non_negative",
+        ),
+        (
+            "INSERT INTO shop.products (sku, name, price_cents) VALUES (%s, 'x', 1)",
+            ["lower case"],
+            "ck_products_sku_format",
+        ),
+        (
+            "INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, 0, 'adjust')",
+            None,
+            "ck_stock_movements_delta_non_zero",
+        ),
+        (
+            "INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, 5, 'gift')",
+            None,
+            "ck_stock_movements_reason",
+        ),
+        (
+            "INSERT INTO shop.stock_movements (product_id, delta, reason)"
+            " VALUES (%s, -5, 'restock')",
+            None,
+            "ck_stock_movements_delta_sign",
+        ),
     ],
 )
 def test_check_constraints_refuse_and_name_themselves(shop, sql, params, constraint):
@@ -50,12 +69,11 @@ def test_check_constraints_refuse_and_name_themselves(shop, sql, params, constra
 
 
 def test_status_set_quantity_and_unique_sku(shop):
-    pid = shop.product("A-1", stock=5)
+    shop.product("A-1", stock=5)
     cid = shop.customer()
     with pytest.raises(errors.UniqueViolation) as exc:
         shop.product("A-1")
     assert constraint_of(exc) == "uq_products_sku"
-    oid = shop.order(cid, {pid: 1})
     with pytest.raises(errors.CheckViolation) as exc:
         shop.conn.execute(
             "INSERT INTO shop.orders (customer_id, status) VALUES (%s, 'lost')", [cid]
@@ -105,7 +123,10 @@ def test_stock_is_the_ledgers_projection(shop):
 
 
 def test_a_line_sells_and_adds_to_the_total(shop):
-    apple, pear = shop.product("APPLE", price=120, stock=10), shop.product("PEAR", price=80, stock=4)
+    apple, pear = (
+        shop.product("APPLE", price=120, stock=10),
+        shop.product("PEAR", price=80, stock=4),
+    )
     oid = shop.order(shop.customer(), {apple: 3, pear: 4})
     assert (shop.stock(apple), shop.stock(pear)) == (7, 0)
     assert shop.movements(oid, "sale") == [(apple, -3), (pear, -4)]
@@ -120,7 +141,9 @@ def test_a_line_beyond_the_stock_fails_naming_the_product_and_leaves_nothing(sho
         shop.order(cid, {pid: 3})
     assert exc.value.diag.constraint_name == "ck_products_stock_non_negative"
     assert parse_detail(exc.value.diag.message_detail) == {
-        "product_id": str(pid), "available": "2", "requested": "3"
+        "product_id": str(pid),
+        "available": "2",
+        "requested": "3",
     }
     counts = shop.conn.execute(
         "SELECT (SELECT count(*) FROM shop.orders), (SELECT count(*) FROM shop.order_lines)"
@@ -155,7 +178,8 @@ def test_cancel_returns_stock_once_and_final_orders_refuse_updates(shop):
         shop.conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE id = %s", [oid])
     # The conditional update the apps use matches nothing instead.
     cur = shop.conn.execute(
-        "UPDATE shop.orders SET status = 'cancelled' WHERE id = %s AND status IN ('placed', 'paid')",
+        "UPDATE shop.orders SET status = 'cancelled'"
+        " WHERE id = %s AND status IN ('placed', 'paid')",
         [oid],
     )
     assert cur.rowcount == 0
@@ -210,9 +234,7 @@ def test_lines_go_only_into_a_placed_order_and_never_change(shop):
     oid = shop.order(shop.customer(), {pid: 1})
     shop.conn.execute("UPDATE shop.orders SET status = 'paid' WHERE id = %s", [oid])
     with raises_rule("order_not_open"):
-        shop.conn.execute(
-            "INSERT INTO shop.order_lines VALUES (%s, %s, 1, 100)", [oid, other]
-        )
+        shop.conn.execute("INSERT INTO shop.order_lines VALUES (%s, %s, 1, 100)", [oid, other])
     with raises_rule("order_lines_are_immutable"):
         shop.conn.execute("UPDATE shop.order_lines SET quantity = 5 WHERE order_id = %s", [oid])
     with raises_rule("order_lines_are_immutable"):
@@ -263,9 +285,13 @@ def test_movements_take_their_actor_from_the_transaction(shop, fresh_db):
 
 def test_updated_at_is_maintained(shop):
     pid = shop.product("A-1")
-    before = shop.conn.execute("SELECT updated_at FROM shop.products WHERE id = %s", [pid]).fetchone()
+    before = shop.conn.execute(
+        "SELECT updated_at FROM shop.products WHERE id = %s", [pid]
+    ).fetchone()
     shop.conn.execute("UPDATE shop.products SET name = 'Renamed' WHERE id = %s", [pid])
-    after = shop.conn.execute("SELECT updated_at FROM shop.products WHERE id = %s", [pid]).fetchone()
+    after = shop.conn.execute(
+        "SELECT updated_at FROM shop.products WHERE id = %s", [pid]
+    ).fetchone()
     assert after[0] > before[0]
 
 

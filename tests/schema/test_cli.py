@@ -1,0 +1,131 @@
+"""The CLI as a user meets it: real commands, one-line errors, non-zero exits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from schema import migrations
+from schema.cli import main
+
+
+@pytest.fixture
+def cli(fresh_db):
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None):
+        environ = {
+            "MERGEPOINT_DATABASE_URL": fresh_db.owner_url,
+            "MERGEPOINT_ROLE_PREFIX": fresh_db.prefix,
+            **(env or {}),
+        }
+        return CliRunner().invoke(main, list(args), env=environ, input=input)
+
+    return run
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_migrate_current_history_check_on_a_migrated_database(cli):
+    head = migrations.head()
+    result = cli("migrate")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"schema: at {head} (nothing to do)", "roles: up to date"]
+    assert cli("current").output.strip() == head
+    history = cli("history").output.splitlines()
+    assert history[0].startswith("base -> 0001")
+    check = cli("check")
+    assert check.exit_code == 0 and "no drift" in check.output
+
+
+def test_check_reports_drift_and_exits_non_zero(cli, fresh_db):
+    with fresh_db.connect(autocommit=True) as conn:
+        conn.execute("ALTER TABLE shop.customers ADD COLUMN nickname text")
+    result = cli("check")
+    assert result.exit_code == 1
+    assert "remove column: shop.customers.nickname" in result.output
+
+
+def test_downgrade_asks_and_a_no_keeps_the_schema(cli):
+    result = cli("downgrade", "0001", input="n\n")
+    assert result.exit_code == 1 and "downgrade cancelled" in result.output
+    assert cli("current").output.strip() == migrations.head()
+    result = cli("downgrade", "0001", "--yes")
+    assert result.exit_code == 0, result.output
+    assert cli("current").output.strip() == "0001"
+    assert cli("migrate").output.splitlines()[0] == f"schema: 0001 -> {migrations.head()}"
+
+
+def test_env_prints_an_export_line_per_url(cli, fresh_db):
+    lines = cli("env").output.splitlines()
+    names = [line.split("=", 1)[0] for line in lines]
+    assert names == [
+        "export MERGEPOINT_DATABASE_URL",
+        "export STOREFRONT_DATABASE_URL",
+        "export BACKOFFICE_DATABASE_URL",
+        "export REPORTING_DATABASE_URL",
+        "export MERGEPOINT_ROLE_PREFIX",
+    ]
+    assert f"{fresh_db.prefix}storefront@" in lines[1]
+    assert cli("db", "url", "--role", "reporting").output.strip() == fresh_db.url("reporting")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["current"], {"MERGEPOINT_DATABASE_URL": "mysql://x@y/z"}, "malformed database URL"),
+        (
+            ["current"],
+            {"MERGEPOINT_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"},
+            "Connection refused",
+        ),
+        (["migrate", "nope"], {}, "unknown revision 'nope'"),
+        (["downgrade", "zzz", "--yes"], {}, "unknown revision 'zzz'"),
+        (["migrate", "--lock-timeout", "soon"], {}, "invalid lock timeout"),
+        (["db", "start"], {}, "MERGEPOINT_DATABASE_URL is set"),
+    ],
+)
+def test_errors_are_one_line_with_a_non_zero_exit(cli, args, env, message):
+    line = one_error_line(cli(*args, env=env))
+    assert message in line
+
+
+def test_missing_privilege_is_one_line(cli, fresh_db):
+    line = one_error_line(
+        cli("db", "roles", env={"MERGEPOINT_DATABASE_URL": fresh_db.url("storefront")})
+    )
+    assert "permission denied" in line or "must be" in line
+
+
+def test_every_command_and_option_has_help_with_an_example():
+    def walk(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    for path, command in walk(main, ["mergepoint"]):
+        assert command.help and "xample" in command.help, " ".join(path)
+        for param in command.params:
+            if param.param_type_name == "option" and param.name not in ("help", "version"):
+                assert "Example" in (param.help or ""), f"{' '.join(path)} {param.name}"
+
+
+def test_the_installed_console_script_runs(fresh_db):
+    env = {**os.environ, "MERGEPOINT_DATABASE_URL": fresh_db.owner_url}
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "mergepoint"), "current"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == migrations.head()
