@@ -1,0 +1,367 @@
+"""The staff-facing admin: declarative classes whose actions call the services.
+
+The admin offers only what the back office's database role may do (DESIGN.md, Roles):
+add products and change their name, price and active flag; restock (a movement); move an
+order's status. Nothing is deleted anywhere, customers, orders, lines and movements are
+read-only, and an order changes only through its actions. Lists stay fast on a million
+rows: joins in one query, no full-table COUNT, sorting only on indexed columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
+
+from apps.django_app.backoffice import services
+from apps.django_app.backoffice.errors import BackofficeError
+from apps.django_app.backoffice.models import (
+    Customer,
+    Order,
+    OrderLine,
+    Product,
+    StockMovement,
+)
+from apps.django_app.backoffice.paginator import EstimatedCountPaginator
+
+admin.site.site_header = "mergepoint back office"
+admin.site.site_title = "mergepoint back office"
+admin.site.index_title = "Back office"
+
+# The most rows one action may touch (each is its own transaction).
+ACTION_LIMIT = 500
+RECENT_ORDERS = 20
+
+
+def money(cents: int | None) -> str:
+    if cents is None:
+        return "-"
+    return f"{cents / 100:,.2f}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewing only: the role may select these rows and nothing else."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class LowStockFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("out", "Out of stock"),
+            ("low", f"Low (below {settings.BACKOFFICE_LOW_STOCK})"),
+        )
+
+    def queryset(self, request, queryset):
+        if self.value() == "out":
+            return queryset.filter(stock=0)
+        if self.value() == "low":
+            return queryset.filter(stock__lt=settings.BACKOFFICE_LOW_STOCK)
+        return queryset
+
+
+class RestockForm(forms.Form):
+    quantity = forms.IntegerField(
+        min_value=1,
+        max_value=services.MAX_RESTOCK,
+        help_text="Units to add to each product listed above.",
+    )
+
+
+def _ids(values: list[str]) -> list[int]:
+    return sorted({int(v) for v in values if v.isdigit()})
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "price", "stock", "active", "updated_at")
+    list_filter = ("active", LowStockFilter)
+    search_fields = ("sku", "name")
+    ordering = ("sku",)
+    actions = ("restock_selected",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    readonly_fields = ("stock", "created_at", "updated_at")
+    change_form_template = "admin/backoffice/product/change_form.html"
+
+    @admin.display(description="price", ordering="price_cents")
+    def price(self, obj: Product) -> str:
+        return money(obj.price_cents)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:  # a new product starts with stock 0; restock it once saved
+            return ("sku", "name", "price_cents", "active")
+        return ("sku", "name", "price_cents", "active", "stock", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("sku", *self.readonly_fields)  # the role may not update a SKU
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_restock_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backoffice.restock_product")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.update_product(obj, form.changed_data)
+        else:
+            services.create_product(obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        context = {**(extra_context or {}), "can_restock": self.has_restock_permission(request)}
+        try:
+            return super().changeform_view(request, object_id, form_url, context)
+        except BackofficeError as exc:
+            self.message_user(request, f"The product was not saved: {exc}.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def get_urls(self):
+        restock = path(
+            "restock/",
+            self.admin_site.admin_view(self.restock_view),
+            name="backoffice_product_restock",
+        )
+        return [restock, *super().get_urls()]
+
+    @admin.action(description="Restock selected products…", permissions=["restock"])
+    def restock_selected(self, request, queryset):
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: ACTION_LIMIT + 1])
+        if len(ids) > ACTION_LIMIT:
+            self.message_user(
+                request,
+                f"Select at most {ACTION_LIMIT} products to restock at once.",
+                messages.ERROR,
+            )
+            return None
+        query = urlencode([("ids", pk) for pk in ids])
+        return HttpResponseRedirect(f"{reverse('admin:backoffice_product_restock')}?{query}")
+
+    def restock_view(self, request: HttpRequest) -> HttpResponse:
+        """Ask how many units to add, then restock each product in its own transaction."""
+        if not self.has_restock_permission(request):
+            raise PermissionDenied
+        changelist = reverse("admin:backoffice_product_changelist")
+        ids = _ids(request.GET.getlist("ids"))[:ACTION_LIMIT]
+        products = list(Product.objects.filter(pk__in=ids).order_by("sku"))
+        if not products:
+            self.message_user(request, "Select the products to restock first.", messages.WARNING)
+            return HttpResponseRedirect(changelist)
+        form = RestockForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            quantity = form.cleaned_data["quantity"]
+            actor = services.staff_actor(request.user.get_username())
+            done = []
+            for product in products:
+                try:
+                    services.restock(product, quantity, actor)
+                except BackofficeError as exc:
+                    self.message_user(
+                        request, f"{product.sku} was not restocked: {exc}.", messages.ERROR
+                    )
+                else:
+                    done.append(f"{product.sku} (now {product.stock})")
+            if done:
+                self.message_user(
+                    request,
+                    f"Restocked {quantity} units of {plural(len(done), 'product')}: "
+                    + ", ".join(done)
+                    + ".",
+                    messages.SUCCESS,
+                )
+            return HttpResponseRedirect(changelist)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Restock products",
+            "opts": self.opts,
+            "products": products,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/backoffice/product/restock.html", context)
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    fields = ("product", "quantity", "unit_price", "line_total")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="unit price")
+    def unit_price(self, line: OrderLine) -> str:
+        return money(line.unit_price_cents)
+
+    @admin.display(description="total")
+    def line_total(self, line: OrderLine) -> str:
+        return money(line.quantity * line.unit_price_cents)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ("id", "customer", "status", "total", "placed_at")
+    list_select_related = ("customer",)
+    list_filter = ("status", "placed_at")
+    search_fields = ("customer__email",)
+    search_help_text = "An order number, a customer number, or part of a customer's email."
+    sortable_by = ("id", "placed_at")  # the indexed ones
+    ordering = ("-id",)
+    fields = ("customer", "status", "total", "placed_at", "updated_at")
+    readonly_fields = fields
+    # Were the customer ever editable here, it would be an autocomplete, never a <select>.
+    autocomplete_fields = ("customer",)
+    inlines = (OrderLineInline,)
+    actions = ("mark_paid", "ship", "cancel")
+
+    @admin.display(description="total", ordering="total_cents")
+    def total(self, order: Order) -> str:
+        return money(order.total_cents)
+
+    def has_change_status_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backoffice.change_order_status")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lstrip("#")
+        if term.isdigit():
+            number = int(term)
+            return queryset.filter(Q(pk=number) | Q(customer_id=number)), False
+        if not term:
+            return queryset, False
+        customers = Customer.objects.filter(email__icontains=term).values("pk")
+        return queryset.filter(customer__in=customers), False
+
+    def _move(self, request, queryset, service: Callable[[Order], Order], verb: str) -> None:
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: ACTION_LIMIT + 1])
+        if len(ids) > ACTION_LIMIT:
+            self.message_user(
+                request, f"Select at most {ACTION_LIMIT} orders at once.", messages.ERROR
+            )
+            return
+        done = 0
+        for order in Order.objects.filter(pk__in=ids).order_by("pk"):
+            try:
+                service(order)
+            except BackofficeError as exc:
+                self.message_user(
+                    request, f"Order #{order.pk} could not be {verb}: {exc}.", messages.WARNING
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request, f"{capfirst(plural(done, 'order'))} {verb}.", messages.SUCCESS
+            )
+
+    @admin.action(description="Mark selected orders paid", permissions=["change_status"])
+    def mark_paid(self, request, queryset):
+        self._move(request, queryset, services.mark_paid, "marked paid")
+
+    @admin.action(description="Ship selected orders", permissions=["change_status"])
+    def ship(self, request, queryset):
+        self._move(request, queryset, services.ship, "shipped")
+
+    @admin.action(
+        description="Cancel selected orders (returns their stock)", permissions=["change_status"]
+    )
+    def cancel(self, request, queryset):
+        self._move(request, queryset, services.cancel, "cancelled")
+
+
+@admin.register(Customer)
+class CustomerAdmin(ReadOnlyAdmin):
+    list_display = ("id", "email", "name", "created_at")
+    search_fields = ("email", "name")
+    sortable_by = ("id",)
+    ordering = ("-id",)
+    fields = ("email", "name", "created_at", "orders")
+    readonly_fields = fields
+
+    @admin.display(description="orders")
+    def orders(self, customer: Customer) -> str:
+        recent = list(customer.orders.order_by("-id")[:RECENT_ORDERS])
+        if not recent:
+            return "No orders yet."
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:backoffice_order_change", args=[order.pk]),
+                    order.pk,
+                    order.status,
+                    money(order.total_cents),
+                    order.placed_at.strftime("%Y-%m-%d %H:%M"),
+                )
+                for order in recent
+            ),
+        )
+        everything = (
+            reverse("admin:backoffice_order_changelist")
+            + "?"
+            + urlencode({"customer__id__exact": customer.pk})
+        )
+        return format_html(
+            "<table><thead><tr><th>order</th><th>status</th><th>total</th><th>placed</th>"
+            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">All orders of {}</a></p>',
+            rows,
+            everything,
+            customer.email,
+        )
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = ("id", "product", "delta", "reason", "order_number", "actor", "created_at")
+    list_select_related = ("product",)
+    list_filter = ("reason",)
+    search_fields = ("product__sku", "actor")
+    sortable_by = ("id",)
+    ordering = ("-id",)
+    fields = ("product", "delta", "reason", "order", "actor", "created_at")
+    readonly_fields = fields
+    autocomplete_fields = ("product",)
+
+    @admin.display(description="order")
+    def order_number(self, movement: StockMovement) -> str:
+        return f"#{movement.order_id}" if movement.order_id else "-"

@@ -1,0 +1,150 @@
+"""The shared ``shop`` tables as unmanaged models: the database is someone else's.
+
+``managed = False`` everywhere: Django never creates, alters or flushes these tables.
+Plain table names resolve through the connection's ``search_path`` (``backoffice,shop``,
+set in settings and on the role), so no schema name is hard-coded here. Identity keys
+are ``GENERATED ALWAYS``: a BigAutoField never sends ``id`` on insert. Columns the
+database sets (``stock``, timestamps, totals, a movement's actor) are ``editable=False``
+with a ``db_default``, so an INSERT sends ``DEFAULT`` and RETURNING reads them back.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
+
+# The CHECK sets of the shared schema (ck_orders_status, ck_stock_movements_reason).
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", "placed"
+    PAID = "paid", "paid"
+    SHIPPED = "shipped", "shipped"
+    CANCELLED = "cancelled", "cancelled"
+
+
+class MovementReason(models.TextChoices):
+    RESTOCK = "restock", "restock"
+    SALE = "sale", "sale"
+    CANCEL = "cancel", "cancel"
+    ADJUST = "adjust", "adjust"
+
+
+SKU_FORMAT = RegexValidator(
+    r"^[A-Z0-9][A-Z0-9-]{0,63}$",
+    "Use 1 to 64 capital letters, digits and dashes, starting with a letter or digit.",
+)
+NAME_LENGTH = MaxLengthValidator(200)
+
+
+class Customer(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    email = models.TextField()
+    name = models.TextField()
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        managed = False
+        db_table = "customers"
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Product(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    sku = models.TextField(
+        "SKU", unique=True, validators=[SKU_FORMAT], help_text="Cannot be changed once saved."
+    )
+    name = models.TextField(validators=[NAME_LENGTH])
+    price_cents = models.IntegerField("price (cents)", validators=[MinValueValidator(0)])
+    stock = models.IntegerField(db_default=0, editable=False)
+    active = models.BooleanField(default=True, db_default=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        managed = False
+        db_table = "products"
+        ordering = ("sku",)
+        permissions = [("restock_product", "Can restock products")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class Order(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    status = models.TextField(
+        choices=OrderStatus.choices, default=OrderStatus.PLACED, db_default=OrderStatus.PLACED
+    )
+    total_cents = models.BigIntegerField("total (cents)", db_default=0, editable=False)
+    placed_at = models.DateTimeField(db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(db_default=Now(), editable=False)
+    idempotency_key = models.TextField(null=True, blank=True, editable=False)
+    request_hash = models.TextField(null=True, blank=True, editable=False)
+
+    class Meta:
+        managed = False
+        db_table = "orders"
+        ordering = ("-id",)
+        permissions = [("change_order_status", "Can mark orders paid, ship and cancel them")]
+
+    def __str__(self) -> str:
+        return f"order #{self.pk}"
+
+
+class OrderLine(models.Model):
+    pk = models.CompositePrimaryKey("order", "product")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.IntegerField()
+    unit_price_cents = models.IntegerField("unit price (cents)")
+
+    class Meta:
+        managed = False
+        db_table = "order_lines"
+        ordering = ("order", "product")
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x product {self.product_id} in order #{self.order_id}"
+
+
+# COALESCE(NULLIF(current_setting('mergepoint.actor', true), ''), session_user), as the
+# column's default says; Django only ever sends DEFAULT for it.
+ACTOR_DEFAULT = RawSQL(
+    "COALESCE(NULLIF(current_setting('mergepoint.actor', true), ''), session_user)", ()
+)
+
+
+class StockMovement(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
+    delta = models.IntegerField()
+    reason = models.TextField(choices=MovementReason.choices)
+    # Enforced by the composite foreign key (order_id, product_id) -> order_lines.
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.PROTECT,
+        related_name="movements",
+        null=True,
+        blank=True,
+        db_constraint=False,
+    )
+    actor = models.TextField(db_default=ACTOR_DEFAULT, editable=False)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        managed = False
+        db_table = "stock_movements"
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.delta:+d} of product {self.product_id}"
+
+
+SHARED_MODELS = (Customer, Product, Order, OrderLine, StockMovement)

@@ -1,0 +1,145 @@
+"""The back office's business actions. Admin classes call these; nothing else writes.
+
+Each action is one transaction and, for orders, one conditional UPDATE: the database
+enforces the rules (status only forward, stock as the ledger's projection, stock
+returned on cancel), so a race lost to the storefront shows up as zero rows updated or
+a named rule error, which becomes a ``BackofficeError`` with a sentence for staff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import IntegrityError, connection, transaction
+
+from apps.django_app.backoffice.errors import (
+    BackofficeError,
+    InvalidQuantity,
+    InvalidTransition,
+    ReadOnlyField,
+    from_integrity_error,
+)
+from apps.django_app.backoffice.models import (
+    MovementReason,
+    Order,
+    OrderStatus,
+    Product,
+    StockMovement,
+)
+
+# The columns of products the back office may change (its role's UPDATE grant).
+PRODUCT_EDITABLE = ("name", "price_cents", "active")
+
+# The largest quantity one restock may add (stock is a 32-bit integer).
+MAX_RESTOCK = 1_000_000
+
+
+def staff_actor(username: str) -> str:
+    """The ``actor`` recorded on movements a staff member causes."""
+    return f"backoffice:{username}"
+
+
+def _database_error(exc: IntegrityError) -> BackofficeError:
+    error = from_integrity_error(exc)
+    if error is None:
+        raise exc
+    return error
+
+
+def _set_actor(actor: str) -> None:
+    # Local to the transaction: the movement's `actor` column defaults to it.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('mergepoint.actor', %s, true)", [actor])
+
+
+def restock(product: Product, quantity: int, actor: str) -> StockMovement:
+    """Add ``quantity`` units to ``product`` with a ``restock`` movement.
+
+    The database applies the movement to ``products.stock``; ``product.stock`` is
+    refreshed from it afterwards.
+    """
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidQuantity("the quantity must be a whole number")
+    if not 1 <= quantity <= MAX_RESTOCK:
+        raise InvalidQuantity(f"the quantity must be between 1 and {MAX_RESTOCK:,}")
+    try:
+        with transaction.atomic():
+            _set_actor(actor)
+            movement = StockMovement.objects.create(
+                product=product, delta=quantity, reason=MovementReason.RESTOCK
+            )
+    except IntegrityError as exc:
+        raise _database_error(exc) from exc
+    product.refresh_from_db(fields=["stock", "updated_at"])
+    return movement
+
+
+# Where each action may start from; the database checks the same (orders_guard).
+TRANSITIONS = {
+    OrderStatus.PAID: (OrderStatus.PLACED,),
+    OrderStatus.SHIPPED: (OrderStatus.PAID,),
+    OrderStatus.CANCELLED: (OrderStatus.PLACED, OrderStatus.PAID),
+}
+
+
+def _move(order: Order, to: OrderStatus) -> Order:
+    allowed = TRANSITIONS[to]
+    try:
+        with transaction.atomic():
+            moved = Order.objects.filter(pk=order.pk, status__in=allowed).update(status=to)
+    except IntegrityError as exc:
+        raise _database_error(exc) from exc
+    if moved == 0:
+        current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
+        if current is None:
+            raise InvalidTransition(f"order #{order.pk} does not exist")
+        raise InvalidTransition(
+            f"order #{order.pk} is {current}; only {' or '.join(allowed)} orders can be {to}",
+            details={"order_id": order.pk, "from": current, "to": str(to)},
+        )
+    order.refresh_from_db(fields=["status", "updated_at"])
+    return order
+
+
+def mark_paid(order: Order) -> Order:
+    """placed -> paid."""
+    return _move(order, OrderStatus.PAID)
+
+
+def ship(order: Order) -> Order:
+    """paid -> shipped."""
+    return _move(order, OrderStatus.SHIPPED)
+
+
+def cancel(order: Order) -> Order:
+    """placed|paid -> cancelled; the database returns each line's stock, once."""
+    return _move(order, OrderStatus.CANCELLED)
+
+
+def create_product(product: Product) -> Product:
+    """Insert a new product; it starts with stock 0 (restock it afterwards)."""
+    try:
+        with transaction.atomic():
+            product.save(force_insert=True)
+    except IntegrityError as exc:
+        raise _database_error(exc) from exc
+    return product
+
+
+def update_product(product: Product, changed_fields: Iterable[str]) -> Product:
+    """Write only ``changed_fields`` of ``product`` (never stock, so no sale is lost)."""
+    fields = list(dict.fromkeys(changed_fields))
+    refused = [f for f in fields if f not in PRODUCT_EDITABLE]
+    if refused:
+        raise ReadOnlyField(
+            f"{', '.join(refused)} cannot be changed here (editable: {', '.join(PRODUCT_EDITABLE)})"
+        )
+    if not fields:
+        return product
+    try:
+        with transaction.atomic():
+            product.save(update_fields=fields)
+    except IntegrityError as exc:
+        raise _database_error(exc) from exc
+    product.refresh_from_db(fields=["stock", "updated_at"])
+    return product

@@ -1,0 +1,93 @@
+"""Reading the back office's configuration from the environment, with one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
+
+# Django's own tables land in the first namespace; the shared tables are found in `shop`.
+SEARCH_PATH = "backoffice,shop"
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"", "0", "false", "no", "off"}
+
+
+def flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be 1 or 0 (true/false), not {raw!r}")
+
+
+def integer(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def csv(environ: Mapping[str, str], name: str, default: str) -> list[str]:
+    return [item.strip() for item in environ.get(name, default).split(",") if item.strip()]
+
+
+def secret_key(environ: Mapping[str, str], debug: bool) -> str:
+    key = environ.get("DJANGO_SECRET_KEY", "")
+    if key:
+        return key
+    if debug:
+        return "django-insecure-development-only-key"
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set: set it to a long random string"
+        " (or DJANGO_DEBUG=1 for development)"
+    )
+
+
+def database(
+    environ: Mapping[str, str], name: str = "BACKOFFICE_DATABASE_URL"
+) -> dict[str, object]:
+    """Django's DATABASES entry for the PostgreSQL URL in ``environ[name]``.
+
+    The host may be a unix socket directory given as a query parameter
+    (``postgresql://user@/db?host=/run/postgresql``); other query parameters
+    (sslmode, connect_timeout, ...) are passed to libpq as they are.
+    """
+    url = environ.get(name, "").strip()
+    if not url:
+        raise ImproperlyConfigured(
+            f"{name} is not set: set it to the back office role's URL, "
+            "e.g. postgresql://backoffice@localhost/mergepoint"
+        )
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ImproperlyConfigured(f"{name} must be a postgresql:// URL, got {scheme or url!r}")
+    try:
+        params = conninfo_to_dict("postgresql://" + url.partition("://")[2])
+    except ProgrammingError as exc:
+        reason = " ".join(str(exc).split())
+        raise ImproperlyConfigured(f"{name} is not a valid PostgreSQL URL: {reason}") from exc
+    dbname = params.pop("dbname", None)
+    if not dbname:
+        raise ImproperlyConfigured(f"{name} names no database (postgresql://user@host/DATABASE)")
+    settings: dict[str, object] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": str(dbname),
+        "USER": str(params.pop("user", "") or ""),
+        "PASSWORD": str(params.pop("password", "") or ""),
+        "HOST": str(params.pop("host", "") or ""),
+        "PORT": str(params.pop("port", "") or ""),
+    }
+    options = {key: str(value) for key, value in params.items() if value is not None}
+    extra = options.pop("options", "")
+    options["options"] = f"{extra} -c search_path={SEARCH_PATH}".strip()
+    settings["OPTIONS"] = options
+    return settings

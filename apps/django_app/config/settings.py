@@ -1,0 +1,105 @@
+"""The back office's settings, read from the environment (see apps/django_app/README.md).
+
+Required: BACKOFFICE_DATABASE_URL; DJANGO_SECRET_KEY unless DJANGO_DEBUG=1.
+Optional: DJANGO_DEBUG (default 0), DJANGO_ALLOWED_HOSTS (default localhost,127.0.0.1),
+DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_STATIC_ROOT (only needed for collectstatic),
+DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_SECURE_COOKIES (default 0),
+BACKOFFICE_LOW_STOCK (the "low stock" filter's threshold, default 10).
+"""
+
+import os
+from pathlib import Path
+
+from apps.django_app.config import environment
+
+ENV = os.environ
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = environment.flag(ENV, "DJANGO_DEBUG")
+SECRET_KEY = environment.secret_key(ENV, DEBUG)
+ALLOWED_HOSTS = environment.csv(ENV, "DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = environment.csv(ENV, "DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+DATABASES = {"default": environment.database(ENV)}
+DATABASES["default"]["CONN_MAX_AGE"] = environment.integer(ENV, "DJANGO_CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "apps.django_app.backoffice",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "apps.django_app.config.urls"
+WSGI_APPLICATION = "apps.django_app.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Static files are served by WhiteNoise straight from the installed apps (its finders
+# mode), so the admin has its CSS under gunicorn without a collectstatic step. Set
+# DJANGO_STATIC_ROOT to collect them instead (then WhiteNoise serves that directory too).
+STATIC_URL = "static/"
+STATIC_ROOT = ENV.get("DJANGO_STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = environment.flag(ENV, "DJANGO_SECURE_COOKIES")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+BACKOFFICE_LOW_STOCK = environment.integer(ENV, "BACKOFFICE_LOW_STOCK", 10)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "django": {
+            "handlers": ["console"],
+            "level": ENV.get("DJANGO_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
+}

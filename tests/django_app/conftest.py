@@ -1,0 +1,90 @@
+"""Fixtures for the back office's tests.
+
+The session database is the harness's clone of the migrated template (shared schema,
+roles, the apps' own migrations, Django's migrate into ``backoffice``), and settings
+already point at it: Django must use it as it is, never create or migrate a test
+database of its own. ``db`` tests run in a transaction rolled back at the end; tests
+that need other connections to see their writes use ``committed_db`` and unique rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connections
+
+from tests.django_app.shop import ShopWriter, unique
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker) -> Iterator[None]:
+    """Use the harness's session database as it is (no create, no migrate, no flush)."""
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+
+
+@pytest.fixture
+def committed_db(django_db_blocker) -> Iterator[None]:
+    """Database access without a wrapping transaction: writes are committed for real.
+
+    For races and for tests whose rows other connections must see. Django's flush (what
+    ``transaction=True`` would do) skips unmanaged tables and would empty ``backoffice``,
+    so these tests instead create uniquely named rows and assert only about those.
+    """
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            connections.close_all()
+
+
+@pytest.fixture
+def shop(session_db) -> Iterator[ShopWriter]:
+    with (
+        session_db.connect("storefront", autocommit=True) as storefront,
+        session_db.connect("backoffice", autocommit=True) as backoffice,
+    ):
+        yield ShopWriter(storefront, backoffice)
+
+
+@pytest.fixture
+def storefront_conn(session_db) -> Iterator[psycopg.Connection]:
+    with session_db.connect("storefront", autocommit=True) as conn:
+        yield conn
+
+
+def make_user(*, superuser: bool = False, clerk: bool = False, password: str | None = None) -> User:
+    username = unique("staff").lower()
+    if superuser:
+        user = User.objects.create_superuser(username, f"{username}@example.test", password)
+    else:
+        user = User.objects.create_user(username, password=password, is_staff=True)
+    if clerk:
+        user.groups.add(Group.objects.get(name="clerks"))
+    return user
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return make_user(superuser=True)
+
+
+@pytest.fixture
+def clerk(db) -> User:
+    return make_user(clerk=True)
+
+
+@pytest.fixture
+def superuser_client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def clerk_client(client, clerk):
+    client.force_login(clerk)
+    return client
