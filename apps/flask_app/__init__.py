@@ -1,0 +1,56 @@
+"""The mergepoint storefront: a JSON API for customers, on the shared ``shop`` schema.
+
+Run it with ``flask --app apps.flask_app run`` or ``gunicorn 'apps.flask_app:create_app()'``;
+it needs STOREFRONT_DATABASE_URL (the ``storefront`` role's URL) and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from apps.flask_app.errors import ConfigError
+
+__all__ = ["ConfigError", "create_app"]
+
+ENV_URL = "STOREFRONT_DATABASE_URL"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides the defaults and the environment.
+
+    Keys: DATABASE_URL (default: $STOREFRONT_DATABASE_URL; required), POOL_SIZE,
+    POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes).
+    """
+    from apps.flask_app import cli, db, errors
+    from apps.flask_app.routes import customers, health, orders, products
+
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATABASE_URL=os.environ.get(ENV_URL) or None,
+        POOL_SIZE=5,
+        POOL_MAX_OVERFLOW=10,
+        POOL_TIMEOUT=10,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.config.update(config or {})
+    url = app.config["DATABASE_URL"]
+    if not url:
+        raise ConfigError(
+            f"{ENV_URL} is not set: set it to the storefront role's database URL, "
+            "e.g. postgresql://storefront@localhost/mergepoint (see `mergepoint env`)"
+        )
+    app.extensions[db.EXTENSION] = db.make_engine(
+        url,
+        pool_size=app.config["POOL_SIZE"],
+        max_overflow=app.config["POOL_MAX_OVERFLOW"],
+        pool_timeout=app.config["POOL_TIMEOUT"],
+    )
+    errors.register_error_handlers(app)
+    for module in (health, products, customers, orders):
+        app.register_blueprint(module.bp)
+    app.cli.add_command(cli.db)
+    return app

@@ -1,0 +1,280 @@
+"""Request validation with pydantic, and the OpenAPI document built from the same declarations.
+
+A view says what it takes and what it returns with ``@operation(...)``; the wrapper parses
+and validates the query string and JSON body into pydantic models (failures become the
+one error shape), and ``openapi_document(app)`` walks the app's URL map and renders every
+declared operation. Nothing in the document is written by hand, so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from apps.flask_app.errors import ApiError
+from apps.flask_app.models import ErrorBody
+
+BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-.~+/]{1,200}=*)", re.IGNORECASE)
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header an operation reads (validated by the view with ``parse``)."""
+
+    name: str
+    adapter: TypeAdapter[Any]
+    description: str
+    required: bool = False
+
+    def parse(self) -> Any:
+        raw = request.headers.get(self.name)
+        if raw is None:
+            return None
+        try:
+            return self.adapter.validate_python(raw)
+        except ValidationError as exc:
+            raise invalid(exc, where=self.name) from None
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    tag: str
+    responses: Mapping[int, type[BaseModel] | None]
+    errors: tuple[int, ...] = ()
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    auth: bool = False
+    headers: tuple[Header, ...] = ()
+    response_headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    path_params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    description: str | None = None
+
+
+def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare an endpoint's inputs and outputs; the view gets ``token``/``query``/``body``."""
+    op = Operation(**kwargs)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(**path: Any) -> Any:
+            if op.auth:
+                path["token"] = bearer_token()
+            if op.query is not None:
+                path["query"] = parse_query(op.query)
+            if op.body is not None:
+                path["body"] = parse_body(op.body)
+            return view(**path)
+
+        wrapper.operation = op  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def bearer_token() -> str:
+    match = BEARER.fullmatch(request.headers.get("Authorization", "").strip())
+    if match is None:
+        raise unauthorized("send your API token as: Authorization: Bearer <token>")
+    return match.group(1)
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise invalid(exc, where="query") from None
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send a JSON body with Content-Type: application/json",
+            {"content_type": request.mimetype or None},
+        )
+    raw = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(
+                400, "malformed_json", "the request body is not valid JSON", {}
+            ) from None
+        raise invalid(exc, where="body") from None
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def invalid(exc: ValidationError, *, where: str) -> ApiError:
+    fields: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        path = field_path(error["loc"]) or where
+        message = error["msg"].removeprefix("Value error, ")
+        fields[path] = f"{fields[path]}; {message}" if path in fields else message
+    first = next(iter(fields.items()))
+    return ApiError(
+        422,
+        "validation_error",
+        f"invalid {where}: {first[0]}: {first[1]}",
+        {"in": where, "fields": fields},
+    )
+
+
+def order_id_or_404(order_id: int) -> int:
+    if not 1 <= order_id <= INT64_MAX:
+        raise ApiError(404, "order_not_found", f"no order {order_id}", {"order_id": order_id})
+    return order_id
+
+
+# --- the OpenAPI document ----------------------------------------------------------------
+
+REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Malformed JSON body",
+    401: "Missing or unknown API token",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    415: "Body is not JSON",
+    422: "Invalid request",
+    503: "Database unavailable",
+}
+_PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def openapi_document(app: Flask, *, title: str, version: str) -> dict[str, Any]:
+    operations: list[tuple[str, str, Operation]] = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        op = getattr(app.view_functions[rule.endpoint], "operation", None)
+        if op is None:
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operations.append((rule.rule, method.lower(), op))
+
+    models: set[tuple[type[BaseModel], str]] = {(ErrorBody, "serialization")}
+    for _rule, _method, op in operations:
+        if op.body is not None:
+            models.add((op.body, "validation"))
+        models.update((m, "serialization") for m in op.responses.values() if m is not None)
+    refs, defs = models_json_schema(
+        sorted(models, key=lambda m: (m[0].__name__, m[1])),
+        ref_template="#/components/schemas/{model}",
+    )
+
+    paths: dict[str, dict[str, Any]] = {}
+    for rule, method, op in operations:
+        path = _PATH_PARAM.sub(lambda m: "{" + m.group(2) + "}", rule)
+        paths.setdefault(path, {})[method] = _operation_object(rule, op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the token POST /api/customers returned",
+                }
+            },
+        },
+    }
+
+
+def _operation_object(
+    rule: str, op: Operation, refs: Mapping[tuple[type[BaseModel], str], dict[str, Any]]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": op.summary, "tags": [op.tag]}
+    if op.description:
+        out["description"] = op.description
+    parameters: list[dict[str, Any]] = []
+    for converter, name in _PATH_PARAM.findall(rule):
+        schema = op.path_params.get(name) or (
+            {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
+            if converter == "int"
+            else {"type": "string"}
+        )
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        required = set(schema.get("required", ()))
+        for name, prop in schema["properties"].items():
+            prop = {k: v for k, v in prop.items() if k not in ("title", "description")}
+            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if description := schema["properties"][name].get("description"):
+                param["description"] = description
+            parameters.append(param)
+    for header in op.headers:
+        parameters.append(
+            {
+                "name": header.name,
+                "in": "header",
+                "required": header.required,
+                "description": header.description,
+                "schema": header.adapter.json_schema(),
+            }
+        )
+    if parameters:
+        out["parameters"] = parameters
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    if op.auth:
+        out["security"] = [{"bearerAuth": []}]
+    errors = set(op.errors) | {503}
+    if op.body is not None:
+        errors |= {400, 413, 415, 422}
+    if op.query is not None or op.headers:
+        errors.add(422)
+    if op.auth:
+        errors.add(401)
+    responses: dict[str, Any] = {}
+    for status, model in sorted(op.responses.items()):
+        response: dict[str, Any] = {"description": REASONS.get(status, "OK")}
+        if model is not None:
+            response["content"] = {
+                "application/json": {"schema": refs[(model, "serialization")]}
+            }
+        if headers := op.response_headers.get(status):
+            response["headers"] = {
+                name: {"description": description, "schema": {"type": "string"}}
+                for name, description in headers.items()
+            }
+        responses[str(status)] = response
+    error_schema = refs[(ErrorBody, "serialization")]
+    for status in sorted(errors):
+        responses[str(status)] = {
+            "description": REASONS[status],
+            "content": {"application/json": {"schema": error_schema}},
+        }
+    out["responses"] = responses
+    return out
+
+
+def json_response(
+    model: BaseModel, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(model.model_dump_json(), status, headers, mimetype="application/json")

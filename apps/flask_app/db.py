@@ -1,0 +1,77 @@
+"""The engine and how the database's errors read from here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.engine import make_url
+
+from apps.flask_app.errors import ConfigError
+
+_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+EXTENSION = "storefront.engine"
+
+
+def engine() -> sa.Engine:
+    """The current app's engine (made by create_app)."""
+    return current_app.extensions[EXTENSION]
+
+
+def sqlalchemy_url(url: str) -> sa.URL:
+    """``postgresql://user@/db?host=/socket/dir`` (libpq style) as a psycopg 3 SQLAlchemy URL."""
+    scheme = url.partition("://")[0]
+    if "://" not in url or scheme not in _SCHEMES:
+        raise ConfigError(
+            f"STOREFRONT_DATABASE_URL must be a postgresql:// URL, not {scheme or url!r}"
+        )
+    try:
+        return make_url(url).set(drivername="postgresql+psycopg")
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"STOREFRONT_DATABASE_URL is not a valid URL: {exc}") from exc
+
+
+def make_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 10
+) -> sa.Engine:
+    parsed = sqlalchemy_url(url)
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = 5
+    if "application_name" not in parsed.query:
+        connect_args["application_name"] = "mergepoint-storefront"
+    return sa.create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        connect_args=connect_args,
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseError:
+    """What a driver error says, in the terms the shared schema's contract uses."""
+
+    sqlstate: str | None
+    message: str | None  # a rule's name for the shared schema's trigger errors
+    constraint: str | None
+    detail: dict[str, str]
+
+    @classmethod
+    def of(cls, exc: sa.exc.DBAPIError) -> DatabaseError:
+        diag = getattr(exc.orig, "diag", None)
+        return cls(
+            sqlstate=getattr(exc.orig, "sqlstate", None),
+            message=getattr(diag, "message_primary", None),
+            constraint=getattr(diag, "constraint_name", None),
+            detail=dict(re.findall(r"(\w+)=(\S+)", getattr(diag, "message_detail", None) or "")),
+        )
+
+    @property
+    def unique_violation(self) -> bool:
+        return self.sqlstate == "23505"

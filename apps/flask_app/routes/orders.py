@@ -1,0 +1,88 @@
+"""Orders of the token's customer: place (idempotently), list, show, cancel."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from apps.flask_app import shop, tokens
+from apps.flask_app.api import Header, json_response, operation, order_id_or_404
+from apps.flask_app.db import engine
+from apps.flask_app.models import IdempotencyKey, Order, OrderCreate, OrderPage, OrderQuery
+
+bp = Blueprint("orders", __name__, url_prefix="/api/orders")
+
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    IdempotencyKey,
+    "Retry-safe creation: the same key and body return the original order (200, "
+    "Idempotent-Replayed: true); the same key with another body is a 422. 1-255 printable "
+    "ASCII characters, unique per customer.",
+)
+
+
+@bp.post("")
+@operation(
+    summary="Place an order",
+    description="One transaction: the order, then each line at the product's current price. "
+    "409 insufficient_stock names the sku the database refused; nothing is stored then.",
+    tag="orders",
+    auth=True,
+    body=OrderCreate,
+    headers=(IDEMPOTENCY_KEY,),
+    responses={200: Order, 201: Order},
+    response_headers={
+        200: {"Idempotent-Replayed": "true: the order placed earlier with this key"},
+        201: {"Location": "the new order"},
+    },
+    errors=(404, 409),
+)
+def place(token: str, body: OrderCreate) -> Response:
+    key = IDEMPOTENCY_KEY.parse()
+    with engine().connect() as conn:
+        customer_id = tokens.customer_id(conn, token)
+        order, replayed = shop.place_order(conn, customer_id, body.lines, key)
+    if replayed:
+        return json_response(order, 200, {"Idempotent-Replayed": "true"})
+    return json_response(order, 201, {"Location": f"/api/orders/{order.id}"})
+
+
+@bp.get("")
+@operation(
+    summary="Your orders, newest first",
+    tag="orders",
+    auth=True,
+    query=OrderQuery,
+    responses={200: OrderPage},
+)
+def list_orders(token: str, query: OrderQuery) -> Response:
+    with engine().connect() as conn:
+        customer_id = tokens.customer_id(conn, token)
+        page = shop.list_orders(
+            conn, customer_id, after=query.after, limit=query.limit, status=query.status
+        )
+    return json_response(page)
+
+
+@bp.get("/<int:order_id>")
+@operation(summary="One of your orders", tag="orders", auth=True, responses={200: Order},
+           errors=(404,))
+def get_order(token: str, order_id: int) -> Response:
+    order_id_or_404(order_id)
+    with engine().connect() as conn:
+        return json_response(shop.get_order(conn, tokens.customer_id(conn, token), order_id))
+
+
+@bp.post("/<int:order_id>/cancel")
+@operation(
+    summary="Cancel one of your orders",
+    description="Placed or paid orders only (409 otherwise); the database returns the stock.",
+    tag="orders",
+    auth=True,
+    responses={200: Order},
+    errors=(404, 409),
+)
+def cancel(token: str, order_id: int) -> Response:
+    order_id_or_404(order_id)
+    with engine().connect() as conn:
+        customer_id = tokens.customer_id(conn, token)
+        return json_response(shop.cancel_order(conn, customer_id, order_id))

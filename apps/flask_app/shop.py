@@ -1,0 +1,386 @@
+"""The storefront's business actions, each one transaction on a connection passed in.
+
+The database enforces the rules (stock, ledger, status transitions); these functions
+write in the order the rules expect and translate the rules' named errors into API
+errors. Each function that writes commits its own transaction; on any error the
+caller's connection is rolled back (``with engine.connect()`` does it on exit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from apps.flask_app import tokens
+from apps.flask_app.db import DatabaseError
+from apps.flask_app.errors import ApiError
+from apps.flask_app.models import (
+    Customer,
+    Order,
+    OrderLine,
+    OrderLineIn,
+    OrderPage,
+    Product,
+    ProductPage,
+    Registration,
+)
+from apps.flask_app.tables import customers, order_lines, orders, products
+
+UQ_EMAIL = "uq_customers_email_lower"
+UQ_IDEMPOTENCY_KEY = "uq_orders_customer_id_idempotency_key"
+CANCELLABLE = ("placed", "paid")
+
+# --- products --------------------------------------------------------------------------
+
+_product_columns = (products.c.sku, products.c.name, products.c.price_cents, products.c.stock)
+
+
+def list_products(
+    conn: sa.Connection, *, q: str | None, after: str | None, limit: int
+) -> ProductPage:
+    """Active products by sku, ``limit`` at a time (keyset: ``after`` the last sku seen)."""
+    stmt = sa.select(*_product_columns).where(products.c.active)
+    if q:
+        stmt = stmt.where(
+            sa.or_(
+                products.c.sku.icontains(q, autoescape=True),
+                products.c.name.icontains(q, autoescape=True),
+            )
+        )
+    if after is not None:
+        stmt = stmt.where(products.c.sku > after)
+    rows = conn.execute(stmt.order_by(products.c.sku).limit(limit + 1)).all()
+    items = [Product(**row._mapping) for row in rows[:limit]]
+    return ProductPage(items=items, next=items[-1].sku if len(rows) > limit else None)
+
+
+def get_product(conn: sa.Connection, sku: str) -> Product:
+    row = conn.execute(
+        sa.select(*_product_columns).where(products.c.sku == sku, products.c.active)
+    ).one_or_none()
+    if row is None:
+        raise ApiError(404, "product_not_found", f"no product with sku {sku}", {"sku": sku})
+    return Product(**row._mapping)
+
+
+# --- customers -------------------------------------------------------------------------
+
+
+def register_customer(conn: sa.Connection, *, email: str, name: str) -> Registration:
+    """A new customer and its first API token (returned once, stored hashed)."""
+    try:
+        row = conn.execute(
+            sa.insert(customers)
+            .values(email=email, name=name)
+            .returning(customers.c.id, customers.c.email, customers.c.name, customers.c.created_at)
+        ).one()
+        token = tokens.issue(conn, row.id)
+        conn.commit()
+    except sa.exc.IntegrityError as exc:
+        conn.rollback()
+        err = DatabaseError.of(exc)
+        if err.constraint == UQ_EMAIL:
+            raise ApiError(
+                409,
+                "email_taken",
+                f"a customer with email {email} already exists",
+                {"email": email},
+            ) from None
+        if err.sqlstate == "23514":  # the schema's own checks, stricter than ours in places
+            raise ApiError(
+                422,
+                "validation_error",
+                "the database refused the customer's email or name",
+                {"in": "body", "constraint": err.constraint},
+            ) from None
+        raise
+    return Registration(customer=Customer(**row._mapping), token=token)
+
+
+def get_customer(conn: sa.Connection, customer_id: int) -> Customer:
+    row = conn.execute(
+        sa.select(customers.c.id, customers.c.email, customers.c.name, customers.c.created_at)
+        .where(customers.c.id == customer_id)
+    ).one()
+    return Customer(**row._mapping)
+
+
+# --- orders ----------------------------------------------------------------------------
+
+
+def actor(customer_id: int) -> str:
+    return f"storefront:customer:{customer_id}"
+
+
+def _set_actor(conn: sa.Connection, customer_id: int) -> None:
+    # Transaction-local: the ledger rows the database writes carry who acted.
+    conn.execute(
+        sa.select(sa.func.set_config("mergepoint.actor", actor(customer_id), True))
+    )
+
+
+def request_hash(lines: Sequence[OrderLineIn]) -> str:
+    """The same order whatever the order of its lines or the JSON spacing."""
+    canonical = sorted((line.sku, line.quantity) for line in lines)
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
+
+
+_products_by_sku = sa.select(
+    products.c.id, products.c.sku, products.c.name, products.c.price_cents
+).where(
+    products.c.sku == sa.any_(sa.bindparam("skus", type_=ARRAY(sa.Text))),
+    products.c.active,
+)
+_insert_order = (
+    sa.insert(orders)
+    .values(
+        customer_id=sa.bindparam("customer_id"),
+        idempotency_key=sa.bindparam("idempotency_key"),
+        request_hash=sa.bindparam("request_hash"),
+    )
+    .returning(orders.c.id)
+)
+_insert_line = sa.insert(order_lines)
+_order_head = sa.select(
+    orders.c.id, orders.c.status, orders.c.total_cents, orders.c.placed_at, orders.c.updated_at
+)
+_by_key = sa.select(orders.c.id, orders.c.request_hash).where(
+    orders.c.customer_id == sa.bindparam("customer_id"),
+    orders.c.idempotency_key == sa.bindparam("idempotency_key"),
+)
+
+
+class _KeyTaken(Exception):
+    """A concurrent request with the same Idempotency-Key committed first."""
+
+
+def place_order(
+    conn: sa.Connection,
+    customer_id: int,
+    lines: Sequence[OrderLineIn],
+    idempotency_key: str | None = None,
+) -> tuple[Order, bool]:
+    """Place an order in one transaction; returns (order, replayed).
+
+    The order row first, then one INSERT per line in product-id order (so concurrent
+    orders lock products in the same order), each at the product's current price; the
+    database takes the stock and keeps total_cents. With an Idempotency-Key, a request
+    already placed under that key (by this call's twin, even concurrently) is returned
+    instead, and the same key with another body is refused.
+    """
+    digest = request_hash(lines) if idempotency_key is not None else None
+    if idempotency_key is not None:
+        replay = _replay(conn, customer_id, idempotency_key, digest)
+        if replay is not None:
+            return replay, True
+    try:
+        order = _place(conn, customer_id, lines, idempotency_key, digest)
+        conn.commit()
+        return order, False
+    except _KeyTaken:
+        # The twin won; its order is committed (we waited on the unique index for it).
+        conn.rollback()
+        replay = _replay(conn, customer_id, idempotency_key, digest)  # type: ignore[arg-type]
+        if replay is None:  # pragma: no cover - the twin committed, so its row is visible
+            raise ApiError(409, "conflict", "retry the request") from None
+        return replay, True
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _replay(
+    conn: sa.Connection, customer_id: int, key: str, digest: str | None
+) -> Order | None:
+    row = conn.execute(_by_key, {"customer_id": customer_id, "idempotency_key": key}).one_or_none()
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different order; use a new key",
+            {"idempotency_key": key, "order_id": row.id},
+        )
+    return get_order(conn, customer_id, row.id)
+
+
+def _place(
+    conn: sa.Connection,
+    customer_id: int,
+    lines: Sequence[OrderLineIn],
+    key: str | None,
+    digest: str | None,
+) -> Order:
+    quantities = {line.sku: line.quantity for line in lines}
+    found = conn.execute(_products_by_sku, {"skus": list(quantities)}).all()
+    missing = sorted(quantities.keys() - {p.sku for p in found})
+    if missing:
+        raise ApiError(
+            404,
+            "product_not_found",
+            f"no product with sku {', '.join(missing)}",
+            {"skus": missing},
+        )
+    _set_actor(conn, customer_id)
+    try:
+        order_id = conn.execute(
+            _insert_order,
+            {"customer_id": customer_id, "idempotency_key": key, "request_hash": digest},
+        ).scalar_one()
+    except sa.exc.IntegrityError as exc:
+        if DatabaseError.of(exc).constraint == UQ_IDEMPOTENCY_KEY:
+            raise _KeyTaken from None
+        raise
+    by_id = {p.id: p for p in found}
+    for product in sorted(found, key=lambda p: p.id):
+        try:
+            conn.execute(
+                _insert_line,
+                {
+                    "order_id": order_id,
+                    "product_id": product.id,
+                    "quantity": quantities[product.sku],
+                    "unit_price_cents": product.price_cents,
+                },
+            )
+        except sa.exc.IntegrityError as exc:
+            raise _line_refused(DatabaseError.of(exc), by_id) from None
+    head = conn.execute(_order_head.where(orders.c.id == order_id)).one()
+    return Order(
+        **head._mapping,
+        lines=[
+            OrderLine(
+                sku=p.sku,
+                name=p.name,
+                quantity=quantities[p.sku],
+                unit_price_cents=p.price_cents,
+            )
+            for p in sorted(found, key=lambda p: p.id)
+        ],
+    )
+
+
+def _line_refused(err: DatabaseError, by_id: dict[int, Any]) -> Exception:
+    if err.message == "insufficient_stock":
+        product = by_id.get(int(err.detail.get("product_id", 0)))
+        sku = product.sku if product is not None else err.detail.get("product_id")
+        available = int(err.detail.get("available", 0))
+        requested = int(err.detail.get("requested", 0))
+        return ApiError(
+            409,
+            "insufficient_stock",
+            f"not enough stock for {sku}: {available} available, {requested} requested",
+            {"sku": sku, "available": available, "requested": requested},
+        )
+    return ApiError(
+        409, "conflict", "the database refused the order", {"rule": err.message or err.sqlstate}
+    )
+
+
+def _lines(conn: sa.Connection, order_ids: Sequence[int]) -> dict[int, list[OrderLine]]:
+    rows = conn.execute(
+        sa.select(
+            order_lines.c.order_id,
+            products.c.sku,
+            products.c.name,
+            order_lines.c.quantity,
+            order_lines.c.unit_price_cents,
+        )
+        .join(products, products.c.id == order_lines.c.product_id)
+        .where(order_lines.c.order_id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
+        .order_by(order_lines.c.order_id, order_lines.c.product_id),
+        {"ids": list(order_ids)},
+    ).all()
+    out: dict[int, list[OrderLine]] = {oid: [] for oid in order_ids}
+    for row in rows:
+        out[row.order_id].append(
+            OrderLine(
+                sku=row.sku,
+                name=row.name,
+                quantity=row.quantity,
+                unit_price_cents=row.unit_price_cents,
+            )
+        )
+    return out
+
+
+def _not_found(order_id: int) -> ApiError:
+    return ApiError(404, "order_not_found", f"no order {order_id}", {"order_id": order_id})
+
+
+def get_order(conn: sa.Connection, customer_id: int, order_id: int) -> Order:
+    """One of the customer's orders; another customer's order does not exist for them."""
+    head = conn.execute(
+        _order_head.where(orders.c.id == order_id, orders.c.customer_id == customer_id)
+    ).one_or_none()
+    if head is None:
+        raise _not_found(order_id)
+    return Order(**head._mapping, lines=_lines(conn, [order_id])[order_id])
+
+
+def list_orders(
+    conn: sa.Connection,
+    customer_id: int,
+    *,
+    after: int | None,
+    limit: int,
+    status: str | None = None,
+) -> OrderPage:
+    """The customer's orders, newest first (keyset: ``after`` the last id seen)."""
+    stmt = _order_head.where(orders.c.customer_id == customer_id)
+    if status is not None:
+        stmt = stmt.where(orders.c.status == status)
+    if after is not None:
+        stmt = stmt.where(orders.c.id < after)
+    heads = conn.execute(stmt.order_by(orders.c.id.desc()).limit(limit + 1)).all()
+    page = heads[:limit]
+    lines = _lines(conn, [h.id for h in page]) if page else {}
+    items = [Order(**h._mapping, lines=lines[h.id]) for h in page]
+    return OrderPage(items=items, next=page[-1].id if len(heads) > limit else None)
+
+
+def cancel_order(conn: sa.Connection, customer_id: int, order_id: int) -> Order:
+    """One conditional update; the database returns the stock (once, however many race)."""
+    _set_actor(conn, customer_id)
+    try:
+        head = conn.execute(
+            sa.update(orders)
+            .where(
+                orders.c.id == order_id,
+                orders.c.customer_id == customer_id,
+                orders.c.status.in_(CANCELLABLE),
+            )
+            .values(status="cancelled")
+            .returning(*_order_head.selected_columns)
+        ).one_or_none()
+    except sa.exc.IntegrityError as exc:  # a rule: the order moved on under us
+        conn.rollback()
+        err = DatabaseError.of(exc)
+        raise ApiError(
+            409, "order_not_cancellable", "the order can no longer be cancelled",
+            {"order_id": order_id, "rule": err.message},
+        ) from None
+    if head is None:
+        status = conn.execute(
+            sa.select(orders.c.status).where(
+                orders.c.id == order_id, orders.c.customer_id == customer_id
+            )
+        ).scalar()
+        conn.rollback()
+        if status is None:
+            raise _not_found(order_id)
+        raise ApiError(
+            409,
+            "order_not_cancellable",
+            f"order {order_id} is {status}; only placed or paid orders can be cancelled",
+            {"order_id": order_id, "status": status},
+        )
+    order = Order(**head._mapping, lines=_lines(conn, [order_id])[order_id])
+    conn.commit()
+    return order

@@ -1,0 +1,113 @@
+"""Every table the storefront touches, declared here and nowhere else.
+
+``shop`` belongs to the shared schema (migrated by someone else): we declare only the
+columns we use, exactly as the database has them, and a contract test compares these
+declarations with the live database. ``storefront`` is ours: its MetaData is the target
+of our own Alembic environment (apps/flask_app/migrations).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SHOP = "shop"
+STOREFRONT = "storefront"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# --- shop: read (and partly written) through the storefront role's grants -------------
+
+shop_metadata = sa.MetaData(schema=SHOP)
+
+customers = sa.Table(
+    "customers",
+    shop_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+products = sa.Table(
+    "products",
+    shop_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("sku", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+    sa.Column("stock", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+orders = sa.Table(
+    "orders",
+    shop_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("customer_id", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("total_cents", sa.BigInteger, nullable=False),
+    sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("request_hash", sa.Text, nullable=True),
+)
+
+order_lines = sa.Table(
+    "order_lines",
+    shop_metadata,
+    sa.Column("order_id", sa.BigInteger, primary_key=True),
+    sa.Column("product_id", sa.BigInteger, primary_key=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price_cents", sa.Integer, nullable=False),
+)
+
+SHOP_TABLES = (customers, products, orders, order_lines)
+
+# What we write, and the names of the shared schema's rules and constraints we react to.
+# Part of our contract with the shared schema (tests/flask_app/test_contract.py).
+WRITES = {
+    "INSERT": {
+        "shop.customers": ("email", "name"),
+        "shop.orders": ("customer_id", "idempotency_key", "request_hash"),
+        "shop.order_lines": ("order_id", "product_id", "quantity", "unit_price_cents"),
+    },
+    "UPDATE": {"shop.orders": ("status",)},
+    "REFERENCES": {"shop.customers": ("id",)},
+}
+CONSTRAINTS = {
+    "shop.customers": ("uq_customers_email_lower",),  # a unique index on lower(email)
+    "shop.orders": ("uq_orders_customer_id_idempotency_key",),
+    "shop.products": ("ck_products_stock_non_negative",),
+}
+RULES = ("insufficient_stock", "order_not_open", "order_is_final", "invalid_status_transition")
+
+# --- storefront: our own namespace, migrated by our own Alembic environment -----------
+
+storefront_metadata = sa.MetaData(schema=STOREFRONT, naming_convention=NAMING_CONVENTION)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    storefront_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column(
+        "customer_id",
+        sa.BigInteger,
+        # Uses the REFERENCES grant on shop.customers(id); a token dies with its customer.
+        sa.ForeignKey(customers.c.id, ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # sha256 of the token, hex: tokens are 256-bit random, so a fast hash is enough.
+    sa.Column("token_hash", sa.Text, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.UniqueConstraint("token_hash"),
+    sa.CheckConstraint("length(token_hash) = 64", name="token_hash_sha256_hex"),
+)
+sa.Index("ix_api_tokens_customer_id", api_tokens.c.customer_id)
