@@ -18,7 +18,7 @@ from alembic.util.exc import CommandError
 from rich.console import Console
 from rich.table import Table
 
-from schema import db, embedded, migrations, roles
+from schema import consumers, db, embedded, migrations, roles
 from schema.db import one_line
 from schema.errors import MergepointError
 
@@ -85,10 +85,18 @@ LOCK_TIMEOUT = click.option(
     is_flag=True,
     help="Print the SQL instead of running it. Example: mergepoint migrate --sql > plan.sql",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply even if a consumer (an app) would break. Example: mergepoint migrate --force",
+)
 @LOCK_TIMEOUT
-def migrate(revision: str, offline: bool, lock_timeout: str | None) -> None:
+def migrate(revision: str, offline: bool, force: bool, lock_timeout: str | None) -> None:
     """Upgrade the shared schema to REVISION (default: head), then reconcile roles.
 
+    Pending revisions are first applied to a scratch database and every consumer (each
+    app's declared reads, writes and constraints) is checked against it: a migration that
+    would break an app is refused, naming the app, table and column, unless --force.
     Concurrent runs queue on an advisory lock; DDL waits at most --lock-timeout.
 
     \b
@@ -101,10 +109,27 @@ def migrate(revision: str, offline: bool, lock_timeout: str | None) -> None:
         click.echo(migrations.offline_sql(None, migrations.resolve_revision(revision)), nl=False)
         return
     url = owner()
+    prefix = db.role_prefix()
     before = migrations.current(url)
+    target = migrations.resolve_target(revision)
+    if before != target and not force:
+        descriptions, failures = consumers.describe_all()
+        breaks = failures + consumers.vet_migration(url, revision, prefix, descriptions)
+        if breaks:
+            click.echo(
+                f"refusing to migrate to {target}: it would break these consumers:", err=True
+            )
+            for b in breaks:
+                click.echo(f"  - {b}", err=True)
+            raise MergepointError(
+                f"migration to {target} would break {breaks[0]} (and {len(breaks) - 1} more);"
+                " fix the app or the migration, or use --force"
+                if len(breaks) > 1
+                else f"migration to {target} would break {breaks[0]}; use --force to apply anyway"
+            )
     migrations.upgrade(url, revision, timeout=lock_timeout)
     after = migrations.current(url)
-    report = roles.reconcile(url, db.role_prefix())
+    report = roles.reconcile(url, prefix)
     click.echo(
         f"schema: {before or 'empty'} -> {after}"
         if before != after
@@ -161,18 +186,33 @@ def downgrade(revision: str, yes: bool, lock_timeout: str | None) -> None:
 
 @main.command()
 def check() -> None:
-    """Compare the live database with the shared schema's MetaData; exit 1 on drift.
+    """Check the live database against the schema and against every consumer; exit 1 on any.
+
+    Schema drift: the database differs from schema/tables.py. Consumer breaks: an app's
+    declared reads, writes, constraints or rules no longer hold (a missing column, a
+    changed type or nullability, a revoked privilege of its role).
 
     Example: mergepoint check
     """
     url = owner()
-    problems = migrations.drift(url)
-    if problems:
-        click.echo("schema drift (live database differs from schema/tables.py):")
-        for line in problems:
+    drift = migrations.drift(url)
+    descriptions, failures = consumers.describe_all()
+    breaks = failures + consumers.check(url, db.role_prefix(), descriptions)
+    if drift:
+        click.echo("schema drift (the live database differs from schema/tables.py):")
+        for line in drift:
             click.echo(f"  - {line}")
+    else:
+        click.echo(f"schema: no drift at {migrations.current(url)}")
+    if breaks:
+        click.echo("consumer breaks (an app relies on something the database no longer gives):")
+        for b in breaks:
+            click.echo(f"  - {b}")
+    else:
+        names = ", ".join(d["name"] for d in descriptions) or "none installed"
+        click.echo(f"consumers: all satisfied ({names})")
+    if drift or breaks:
         sys.exit(1)
-    click.echo(f"schema: no drift at {migrations.current(url)}")
 
 
 @main.group("db")

@@ -207,3 +207,33 @@ def _has_privilege(
         "SELECT has_table_privilege(%s, %s, %s)", [role, table, privilege]
     ).fetchone()
     return bool(row and row[0])
+
+
+def vet_migration(
+    url: str, target: str, prefix: str, descriptions: Iterable[Description]
+) -> list[Break]:
+    """Migrate a scratch database to ``target`` and check every consumer against it.
+
+    Nothing touches the real database: the scratch database is created next to it (the
+    owner has CREATEDB), migrated and given the roles' grants, checked, and dropped.
+    """
+    import secrets
+
+    from psycopg import sql
+
+    from schema import migrations, roles
+    from schema.db import with_dbname
+
+    scratch = f"mergepoint_vet_{secrets.token_hex(4)}"
+    with connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    try:
+        scratch_url = with_dbname(url, scratch)
+        migrations.upgrade(scratch_url, target)
+        roles.reconcile(scratch_url, prefix)
+        return check(scratch_url, prefix, descriptions)
+    finally:
+        with connect(url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
+            )

@@ -28,6 +28,7 @@ from schema.tables import OWNED_SCHEMAS, SHOP, metadata
 ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_INI = ROOT / "alembic.ini"
 ENV_LOCK_TIMEOUT = "MERGEPOINT_LOCK_TIMEOUT"
+ENV_ALEMBIC_DIR = "MERGEPOINT_ALEMBIC_DIR"
 DEFAULT_LOCK_TIMEOUT = "2s"
 # Session-level advisory lock that serializes migrate runs on one database.
 MIGRATE_LOCK_KEY = 0x6D70_6D69  # "mpmi"
@@ -50,6 +51,9 @@ def make_config(
     config.attributes["url"] = url
     config.attributes["lock_timeout"] = lock_timeout
     config.attributes["quiet"] = quiet
+    if location := os.environ.get(ENV_ALEMBIC_DIR):
+        # Vet a proposed revision from another directory before it lands in alembic/.
+        config.set_main_option("script_location", location)
     return config
 
 
@@ -116,6 +120,21 @@ def resolve_revision(revision: str) -> str:
     if found is None and revision != "base":
         raise MergepointError(f"unknown revision {revision!r}; see: mergepoint history")
     return revision
+
+
+def resolve_target(revision: str) -> str | None:
+    """The revision id ``revision`` names (``head`` -> the head's id)."""
+    if revision.startswith(("+", "-")):
+        raise MergepointError(
+            f"relative revision {revision!r}: name a revision or head (see: mergepoint history)"
+        )
+    resolve_revision(revision)
+    if revision in ("head", "heads"):
+        return head()
+    if revision == "base":
+        return None
+    found = script().get_revision(revision)
+    return found.revision if found is not None else None
 
 
 def upgrade(url: str, revision: str = "head", *, timeout: str | None = None) -> None:
