@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_overflow=app.config["POOL_MAX_OVERFLOW"],
         pool_timeout=app.config["POOL_TIMEOUT"],
     )
+    app.teardown_appcontext(db.close_connection)
     errors.register_error_handlers(app)
     for module in (health, products, customers, orders):
         app.register_blueprint(module.bp)

@@ -18,7 +18,9 @@ from flask import Flask, Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from apps.flask_app.errors import ApiError
+from apps.flask_app import tokens
+from apps.flask_app.db import connection
+from apps.flask_app.errors import ApiError, unauthorized
 from apps.flask_app.models import ErrorBody
 
 BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-.~+/]{1,200}=*)", re.IGNORECASE)
@@ -60,14 +62,18 @@ class Operation:
 
 
 def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare an endpoint's inputs and outputs; the view gets ``token``/``query``/``body``."""
+    """Declare an endpoint's inputs and outputs.
+
+    The view gets ``customer_id`` (auth: the bearer token's customer, 401 before anything
+    else is looked at), ``query`` and ``body`` (validated models), and its path arguments.
+    """
     op = Operation(**kwargs)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(**path: Any) -> Any:
             if op.auth:
-                path["token"] = bearer_token()
+                path["customer_id"] = tokens.customer_id(connection(), bearer_token())
             if op.query is not None:
                 path["query"] = parse_query(op.query)
             if op.body is not None:
@@ -85,10 +91,6 @@ def bearer_token() -> str:
     if match is None:
         raise unauthorized("send your API token as: Authorization: Bearer <token>")
     return match.group(1)
-
-
-def unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
@@ -255,9 +257,7 @@ def _operation_object(
     for status, model in sorted(op.responses.items()):
         response: dict[str, Any] = {"description": REASONS.get(status, "OK")}
         if model is not None:
-            response["content"] = {
-                "application/json": {"schema": refs[(model, "serialization")]}
-            }
+            response["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
         if headers := op.response_headers.get(status):
             response["headers"] = {
                 name: {"description": description, "schema": {"type": "string"}}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy.engine import make_url
 
 from apps.flask_app.errors import ConfigError
@@ -19,6 +19,23 @@ EXTENSION = "storefront.engine"
 def engine() -> sa.Engine:
     """The current app's engine (made by create_app)."""
     return current_app.extensions[EXTENSION]
+
+
+def connection() -> sa.Connection:
+    """The request's connection, opened on first use and closed when the request ends.
+
+    Authentication and the view share it, so a request is one pool checkout and its
+    token lookup is part of the business action's transaction.
+    """
+    if "db" not in g:
+        g.db = engine().connect()
+    return g.db
+
+
+def close_connection(exc: BaseException | None = None) -> None:
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()  # rolls back whatever was not committed
 
 
 def sqlalchemy_url(url: str) -> sa.URL:

@@ -52,6 +52,10 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
 def error_response(
     status: int,
     code: str,

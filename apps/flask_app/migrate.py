@@ -97,9 +97,7 @@ def describe(diff: Any) -> str:
 
 def current(engine: sa.Engine) -> str | None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"version_table_schema": STOREFRONT}
-        )
+        context = MigrationContext.configure(connection, opts={"version_table_schema": STOREFRONT})
         return context.get_current_revision()
 
 

@@ -104,8 +104,9 @@ def register_customer(conn: sa.Connection, *, email: str, name: str) -> Registra
 
 def get_customer(conn: sa.Connection, customer_id: int) -> Customer:
     row = conn.execute(
-        sa.select(customers.c.id, customers.c.email, customers.c.name, customers.c.created_at)
-        .where(customers.c.id == customer_id)
+        sa.select(
+            customers.c.id, customers.c.email, customers.c.name, customers.c.created_at
+        ).where(customers.c.id == customer_id)
     ).one()
     return Customer(**row._mapping)
 
@@ -119,9 +120,7 @@ def actor(customer_id: int) -> str:
 
 def _set_actor(conn: sa.Connection, customer_id: int) -> None:
     # Transaction-local: the ledger rows the database writes carry who acted.
-    conn.execute(
-        sa.select(sa.func.set_config("mergepoint.actor", actor(customer_id), True))
-    )
+    conn.execute(sa.select(sa.func.set_config("mergepoint.actor", actor(customer_id), True)))
 
 
 def request_hash(lines: Sequence[OrderLineIn]) -> str:
@@ -194,9 +193,7 @@ def place_order(
         raise
 
 
-def _replay(
-    conn: sa.Connection, customer_id: int, key: str, digest: str | None
-) -> Order | None:
+def _replay(conn: sa.Connection, customer_id: int, key: str, digest: str | None) -> Order | None:
     row = conn.execute(_by_key, {"customer_id": customer_id, "idempotency_key": key}).one_or_none()
     if row is None:
         return None
@@ -363,7 +360,9 @@ def cancel_order(conn: sa.Connection, customer_id: int, order_id: int) -> Order:
         conn.rollback()
         err = DatabaseError.of(exc)
         raise ApiError(
-            409, "order_not_cancellable", "the order can no longer be cancelled",
+            409,
+            "order_not_cancellable",
+            "the order can no longer be cancelled",
             {"order_id": order_id, "rule": err.message},
         ) from None
     if head is None:

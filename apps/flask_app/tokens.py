@@ -7,7 +7,7 @@ import secrets
 
 import sqlalchemy as sa
 
-from apps.flask_app.api import unauthorized
+from apps.flask_app.errors import unauthorized
 from apps.flask_app.tables import api_tokens
 
 PREFIX = "mp_"

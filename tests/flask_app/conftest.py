@@ -154,4 +154,3 @@ def alice(register) -> Account:
 @pytest.fixture
 def bob(register) -> Account:
     return register("bob@example.com")
-

@@ -89,5 +89,6 @@ def test_invalid_registration_is_422_naming_the_field(client, catalog, body, fie
 
 def test_body_must_be_a_json_object(client):
     assert_error(client.post("/api/customers", json=["a@example.com"]), 422, "validation_error")
-    assert_error(client.post("/api/customers", data="email=a@example.com"), 415,
-                 "unsupported_media_type")
+    assert_error(
+        client.post("/api/customers", data="email=a@example.com"), 415, "unsupported_media_type"
+    )

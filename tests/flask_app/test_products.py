@@ -92,7 +92,10 @@ def test_one_product_by_sku(client, products):
     response = client.get("/api/products/TEA-1")
     assert response.status_code == 200
     assert response.get_json() == {
-        "sku": "TEA-1", "name": "Green tea", "price_cents": 450, "stock": 7
+        "sku": "TEA-1",
+        "name": "Green tea",
+        "price_cents": 450,
+        "stock": 7,
     }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from apps.flask_app import shop, tokens
+from apps.flask_app import shop
 from apps.flask_app.api import json_response, operation
-from apps.flask_app.db import engine
+from apps.flask_app.db import connection
 from apps.flask_app.models import Customer, CustomerCreate, Registration
 
 bp = Blueprint("customers", __name__, url_prefix="/api/customers")
@@ -23,14 +23,16 @@ bp = Blueprint("customers", __name__, url_prefix="/api/customers")
     errors=(409,),
 )
 def register(body: CustomerCreate) -> Response:
-    with engine().connect() as conn:
-        registration = shop.register_customer(conn, email=body.email, name=body.name)
+    registration = shop.register_customer(connection(), email=body.email, name=body.name)
     return json_response(registration, 201)
 
 
 @bp.get("/me")
-@operation(summary="The customer the token belongs to", tag="customers", auth=True,
-           responses={200: Customer})
-def me(token: str) -> Response:
-    with engine().connect() as conn:
-        return json_response(shop.get_customer(conn, tokens.customer_id(conn, token)))
+@operation(
+    summary="The customer the token belongs to",
+    tag="customers",
+    auth=True,
+    responses={200: Customer},
+)
+def me(customer_id: int) -> Response:
+    return json_response(shop.get_customer(connection(), customer_id))

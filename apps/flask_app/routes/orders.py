@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from apps.flask_app import shop, tokens
+from apps.flask_app import shop
 from apps.flask_app.api import Header, json_response, operation, order_id_or_404
-from apps.flask_app.db import engine
+from apps.flask_app.db import connection
 from apps.flask_app.models import IdempotencyKey, Order, OrderCreate, OrderPage, OrderQuery
 
 bp = Blueprint("orders", __name__, url_prefix="/api/orders")
@@ -36,11 +36,9 @@ IDEMPOTENCY_KEY = Header(
     },
     errors=(404, 409),
 )
-def place(token: str, body: OrderCreate) -> Response:
+def place(customer_id: int, body: OrderCreate) -> Response:
     key = IDEMPOTENCY_KEY.parse()
-    with engine().connect() as conn:
-        customer_id = tokens.customer_id(conn, token)
-        order, replayed = shop.place_order(conn, customer_id, body.lines, key)
+    order, replayed = shop.place_order(connection(), customer_id, body.lines, key)
     if replayed:
         return json_response(order, 200, {"Idempotent-Replayed": "true"})
     return json_response(order, 201, {"Location": f"/api/orders/{order.id}"})
@@ -54,22 +52,20 @@ def place(token: str, body: OrderCreate) -> Response:
     query=OrderQuery,
     responses={200: OrderPage},
 )
-def list_orders(token: str, query: OrderQuery) -> Response:
-    with engine().connect() as conn:
-        customer_id = tokens.customer_id(conn, token)
-        page = shop.list_orders(
-            conn, customer_id, after=query.after, limit=query.limit, status=query.status
-        )
+def list_orders(customer_id: int, query: OrderQuery) -> Response:
+    page = shop.list_orders(
+        connection(), customer_id, after=query.after, limit=query.limit, status=query.status
+    )
     return json_response(page)
 
 
 @bp.get("/<int:order_id>")
-@operation(summary="One of your orders", tag="orders", auth=True, responses={200: Order},
-           errors=(404,))
-def get_order(token: str, order_id: int) -> Response:
+@operation(
+    summary="One of your orders", tag="orders", auth=True, responses={200: Order}, errors=(404,)
+)
+def get_order(customer_id: int, order_id: int) -> Response:
     order_id_or_404(order_id)
-    with engine().connect() as conn:
-        return json_response(shop.get_order(conn, tokens.customer_id(conn, token), order_id))
+    return json_response(shop.get_order(connection(), customer_id, order_id))
 
 
 @bp.post("/<int:order_id>/cancel")
@@ -81,8 +77,6 @@ def get_order(token: str, order_id: int) -> Response:
     responses={200: Order},
     errors=(404, 409),
 )
-def cancel(token: str, order_id: int) -> Response:
+def cancel(customer_id: int, order_id: int) -> Response:
     order_id_or_404(order_id)
-    with engine().connect() as conn:
-        customer_id = tokens.customer_id(conn, token)
-        return json_response(shop.cancel_order(conn, customer_id, order_id))
+    return json_response(shop.cancel_order(connection(), customer_id, order_id))

@@ -8,7 +8,7 @@ from flask import Blueprint, Response
 
 from apps.flask_app import shop
 from apps.flask_app.api import json_response, operation
-from apps.flask_app.db import engine
+from apps.flask_app.db import connection
 from apps.flask_app.errors import ApiError
 from apps.flask_app.models import SKU_PATTERN, Product, ProductPage, ProductQuery
 
@@ -24,8 +24,7 @@ bp = Blueprint("products", __name__, url_prefix="/api/products")
     responses={200: ProductPage},
 )
 def list_products(query: ProductQuery) -> Response:
-    with engine().connect() as conn:
-        page = shop.list_products(conn, q=query.q, after=query.after, limit=query.limit)
+    page = shop.list_products(connection(), q=query.q, after=query.after, limit=query.limit)
     return json_response(page)
 
 
@@ -40,5 +39,4 @@ def list_products(query: ProductQuery) -> Response:
 def get_product(sku: str) -> Response:
     if not re.fullmatch(SKU_PATTERN, sku):
         raise ApiError(404, "product_not_found", f"no product with sku {sku}", {"sku": sku})
-    with engine().connect() as conn:
-        return json_response(shop.get_product(conn, sku))
+    return json_response(shop.get_product(connection(), sku))

@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
         schema="storefront",
     )
-    op.create_index(
-        "ix_api_tokens_customer_id", "api_tokens", ["customer_id"], schema="storefront"
-    )
+    op.create_index("ix_api_tokens_customer_id", "api_tokens", ["customer_id"], schema="storefront")
 
 
 def downgrade() -> None:
