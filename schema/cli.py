@@ -16,11 +16,12 @@ import psycopg
 import sqlalchemy.exc
 from alembic.util.exc import CommandError
 from rich.console import Console
-from rich.table import Table
 
 from schema import consumers, db, embedded, migrations, roles
 from schema.db import one_line
 from schema.errors import MergepointError
+from schema.report_cli import report
+from schema.seed import seed_command
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -108,34 +109,37 @@ def migrate(revision: str, offline: bool, force: bool, lock_timeout: str | None)
     if offline:
         click.echo(migrations.offline_sql(None, migrations.resolve_revision(revision)), nl=False)
         return
-    url = owner()
-    prefix = db.role_prefix()
+    for line in migrate_and_reconcile(owner(), revision, force, lock_timeout, db.role_prefix()):
+        click.echo(line)
+
+
+def migrate_and_reconcile(
+    url: str, revision: str, force: bool, lock_timeout: str | None, prefix: str
+) -> list[str]:
+    """Vet pending revisions against the consumers, upgrade, reconcile roles; say what changed."""
     before = migrations.current(url)
     target = migrations.resolve_target(revision)
     if before != target and not force:
         descriptions, failures = consumers.describe_all()
         breaks = failures + consumers.vet_migration(url, revision, prefix, descriptions)
         if breaks:
-            click.echo(
-                f"refusing to migrate to {target}: it would break these consumers:", err=True
-            )
+            click.echo(f"refusing to migrate to {target}; it would break:", err=True)
             for b in breaks:
                 click.echo(f"  - {b}", err=True)
+            more = f" (and {len(breaks) - 1} more)" if len(breaks) > 1 else ""
             raise MergepointError(
-                f"migration to {target} would break {breaks[0]} (and {len(breaks) - 1} more);"
+                f"migration to {target} would break {breaks[0]}{more};"
                 " fix the app or the migration, or use --force"
-                if len(breaks) > 1
-                else f"migration to {target} would break {breaks[0]}; use --force to apply anyway"
             )
     migrations.upgrade(url, revision, timeout=lock_timeout)
     after = migrations.current(url)
     report = roles.reconcile(url, prefix)
-    click.echo(
+    return [
         f"schema: {before or 'empty'} -> {after}"
         if before != after
-        else f"schema: at {after} (nothing to do)"
-    )
-    click.echo(f"roles: {len(report.changes)} change(s)" if report.changes else "roles: up to date")
+        else f"schema: at {after} (nothing to do)",
+        f"roles: {len(report.changes)} change(s)" if report.changes else "roles: up to date",
+    ]
 
 
 @main.command()
@@ -323,14 +327,68 @@ def env_command() -> None:
         click.echo(f"export {db.ENV_PREFIX}={shlex.quote(prefix)}")
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    return table
+@main.command()
+@click.option(
+    "--storefront-port",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port of the storefront API. Example: --storefront-port 9000",
+)
+@click.option(
+    "--backoffice-port",
+    type=click.IntRange(1, 65535),
+    default=8001,
+    show_default=True,
+    help="Port of the back office (Django admin). Example: --backoffice-port 9001",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface both apps listen on. Example: --host 0.0.0.0",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="gunicorn worker processes per app. Example: --workers 4",
+)
+@click.option(
+    "--no-seed",
+    is_flag=True,
+    help="Do not load demo data into an empty shop. Example: mergepoint up --no-seed",
+)
+def up(storefront_port: int, backoffice_port: int, host: str, workers: int, no_seed: bool) -> None:
+    """Run everything: database, migrations, roles, demo data, staff user, both apps.
 
+    The storefront (Flask) and the back office (Django admin) run under gunicorn as two
+    processes, each connected as its own role. Staff login comes from
+    MERGEPOINT_ADMIN_USER / MERGEPOINT_ADMIN_PASSWORD, or is generated and printed once.
+    Ctrl-C stops both apps (and the embedded database, if this run started it).
+
+    \b
+    Examples:
+      mergepoint up
+      mergepoint up --storefront-port 9000 --backoffice-port 9001
+    """
+    from schema import up as up_module
+
+    if storefront_port == backoffice_port:
+        raise MergepointError("--storefront-port and --backoffice-port must differ")
+    options = up_module.Options(
+        host=host,
+        storefront_port=storefront_port,
+        backoffice_port=backoffice_port,
+        workers=workers,
+        seed=not no_seed,
+    )
+    sys.exit(up_module.up(options, Console(highlight=False)))
+
+
+main.add_command(seed_command, "seed")
+main.add_command(report, "report")
 
 if __name__ == "__main__":
     main()

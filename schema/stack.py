@@ -48,18 +48,16 @@ def app_env(role: str, url: str, base: Mapping[str, str] | None = None) -> dict[
 
 
 def run_app_migrations(
-    urls: Mapping[str, str],
-    base_env: Mapping[str, str] | None = None,
-    only: tuple[str, ...] | None = None,
+    envs: Mapping[str, Mapping[str, str]], only: tuple[str, ...] | None = None
 ) -> None:
-    """Run each app's own migrations (or those of the roles in ``only``), each as its own role."""
+    """Run each app's own migrations (or those in ``only``) with that app's environment."""
     for migration in APP_MIGRATIONS:
         if only is not None and migration.role not in only:
             continue
         result = subprocess.run(
             migration.argv,
             cwd=ROOT,
-            env=app_env(migration.role, urls[migration.role], base_env),
+            env=dict(envs[migration.role]),
             capture_output=True,
             text=True,
         )

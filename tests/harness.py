@@ -141,7 +141,9 @@ def _build_template(server: Server) -> None:
     # MERGEPOINT_TEST_APPS narrows the apps whose migrations the template gets (default: all).
     only = os.environ.get("MERGEPOINT_TEST_APPS")
     selected = None if only is None else tuple(a for a in only.split(",") if a)
-    stack.run_app_migrations(role_urls(url, server.prefix), _app_base_env(server), selected)
+    base = _app_base_env(server)
+    envs = {role: stack.app_env(role, u, base) for role, u in role_urls(url, server.prefix).items()}
+    stack.run_app_migrations(envs, selected)
 
 
 def _app_base_env(server: Server) -> dict[str, str]:

@@ -1,0 +1,352 @@
+"""``mergepoint up``: the whole system on one machine, each part as its own process.
+
+Database (embedded unless MERGEPOINT_DATABASE_URL), shared migrations and roles, each app's
+own migrations through the app's own command, demo data when the shop is empty, a staff
+user, then the storefront and the back office under gunicorn, each with only its own role's
+URL. Ctrl-C (or SIGTERM) stops both, and the embedded server too if this run started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from schema import db, embedded, stack
+from schema.errors import MergepointError
+from schema.migrations import ROOT
+
+ENV_ADMIN_USER = "MERGEPOINT_ADMIN_USER"
+ENV_ADMIN_PASSWORD = "MERGEPOINT_ADMIN_PASSWORD"
+DEMO = {"customers": 200, "products": 60, "orders": 2_000}  # sizes for seed_shop
+
+
+@dataclass(frozen=True)
+class App:
+    role: str
+    label: str
+    wsgi: str
+    probe: str  # a path that answers 200 once the app is ready
+    colour: str
+
+
+APPS = (
+    App("storefront", "storefront", "apps.flask_app:create_app()", "/healthz", "cyan"),
+    App(
+        "backoffice",
+        "backoffice",
+        "apps.django_app.config.wsgi:application",
+        "/admin/login/",
+        "magenta",
+    ),
+)
+
+
+@dataclass
+class Options:
+    host: str = "127.0.0.1"
+    storefront_port: int = 8000
+    backoffice_port: int = 8001
+    workers: int = 2
+    seed: bool = True
+    ready_timeout: float = 60.0
+
+    def port(self, role: str) -> int:
+        return self.storefront_port if role == "storefront" else self.backoffice_port
+
+
+@dataclass
+class Running:
+    app: App
+    process: subprocess.Popen[str]
+    reader: threading.Thread
+    tail: list[str] = field(default_factory=list)
+
+
+def ensure_port_free(host: str, port: int, option: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise MergepointError(
+                f"port {port} on {host} is not available ({exc.strerror});"
+                f" choose another with {option} PORT"
+            ) from exc
+
+
+def secret_key(directory: Path) -> str:
+    """The back office's secret key: generated once, kept (0600) in the data directory."""
+    path = directory / "django-secret-key"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def backoffice_env(url: str, key: str, base: Mapping[str, str]) -> dict[str, str]:
+    env = stack.app_env("backoffice", url, base)
+    env.update(
+        DJANGO_SECRET_KEY=key,
+        DJANGO_DEBUG="0",
+        DJANGO_ALLOWED_HOSTS=env.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1"),
+    )
+    return env
+
+
+def ensure_staff_user(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """Create the first superuser unless it exists; (username, password if just created)."""
+    username = env.get(ENV_ADMIN_USER, "admin")
+    password = env.get(ENV_ADMIN_PASSWORD) or secrets.token_urlsafe(12)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "apps" / "django_app" / "manage.py"),
+            "createsuperuser",
+            "--noinput",
+        ],
+        cwd=ROOT,
+        env={
+            **env,
+            "DJANGO_SUPERUSER_USERNAME": username,
+            "DJANGO_SUPERUSER_PASSWORD": password,
+            "DJANGO_SUPERUSER_EMAIL": f"{username}@localhost",
+        },
+        capture_output=True,
+        text=True,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode == 0:
+        return username, password
+    if "already taken" in output:
+        return username, None
+    last = output.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
+    raise MergepointError(f"could not create the staff user {username!r}: {last[0]}")
+
+
+def seed_if_empty(owner_url: str, console: Console) -> str:
+    from schema.seed import seed_shop
+
+    with db.connect(owner_url, autocommit=True) as conn:  # seed_shop runs its own transaction
+        row = conn.execute("SELECT count(*) FROM shop.products").fetchone()
+        if row and row[0]:
+            return f"demo data: kept ({row[0]} products already)"
+        with console.status("seeding demo data…"):
+            report = seed_shop(
+                conn,
+                customers=DEMO["customers"],
+                products=DEMO["products"],
+                orders=DEMO["orders"],
+                seed=42,
+            )
+    return (
+        f"demo data: {report.customers} customers, {report.products} products,"
+        f" {report.orders} orders"
+    )
+
+
+def sample_sku(owner_url: str) -> str:
+    with db.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT sku FROM shop.products WHERE active AND stock > 0 ORDER BY id LIMIT 1"
+        ).fetchone()
+    return row[0] if row else "SKU"
+
+
+def start_app(app: App, options: Options, env: Mapping[str, str], console: Console) -> Running:
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{options.host}:{options.port(app.role)}",
+        "--workers", str(options.workers),
+        "--threads", "4",
+        "--access-logfile", "-",
+        "--error-logfile", "-",
+        "--graceful-timeout", "5",
+        "--no-control-socket",  # two gunicorns would fight over ~/.gunicorn/gunicorn.ctl
+        app.wsgi,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
+        start_new_session=True,  # our signal handler decides how they stop
+    )
+    running = Running(app, process, threading.Thread(daemon=True))
+
+    def relay() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip()
+            running.tail = (running.tail + [line])[-20:]
+            console.print(f"[{app.colour}]{app.label:>10} |[/] {escape(line)}", soft_wrap=True)
+
+    running.reader = threading.Thread(target=relay, daemon=True, name=f"log-{app.role}")
+    running.reader.start()
+    return running
+
+
+def wait_ready(running: list[Running], options: Options) -> None:
+    deadline = time.monotonic() + options.ready_timeout
+    pending = list(running)
+    while pending:
+        for r in list(pending):
+            if r.process.poll() is not None:
+                r.reader.join(2)
+                last = r.tail[-1] if r.tail else f"exit {r.process.returncode}"
+                raise MergepointError(f"{r.app.label} exited during start-up: {last}")
+            url = f"http://{options.host}:{options.port(r.app.role)}{r.app.probe}"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        pending.remove(r)
+            except (urllib.error.URLError, OSError):
+                pass
+        if time.monotonic() > deadline:
+            raise MergepointError(
+                "not ready after {:.0f}s: {}".format(
+                    options.ready_timeout, ", ".join(r.app.label for r in pending)
+                )
+            )
+        if pending:
+            time.sleep(0.2)
+
+
+def stop_all(running: list[Running], timeout: float = 10) -> None:
+    for r in running:
+        if r.process.poll() is None:
+            os.killpg(r.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for r in running:
+        try:
+            r.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(r.process.pid, signal.SIGKILL)
+            r.process.wait()
+        r.reader.join(2)
+
+
+def up(options: Options, console: Console, environ: Mapping[str, str] | None = None) -> int:
+    """Bring everything up and block until Ctrl-C/SIGTERM or an app dies; return exit code."""
+    from schema.cli import migrate_and_reconcile  # the same path as `mergepoint migrate`
+
+    env = dict(os.environ if environ is None else environ)
+    for app in APPS:
+        ensure_port_free(options.host, options.port(app.role), f"--{app.role}-port")
+
+    directory = embedded.data_dir(env)
+    started_embedded = False
+    if db.ENV_URL in env:
+        owner_url = db.validate_url(env[db.ENV_URL])
+        console.print(f"database: {db.redact(owner_url)}")
+    else:
+        with console.status("starting the embedded PostgreSQL…"):
+            server = embedded.ensure_running(directory)
+        started_embedded = server.started
+        owner_url = server.owner_url
+        console.print(
+            f"database: embedded PostgreSQL in {directory}"
+            + (" (started)" if started_embedded else " (already running)")
+        )
+
+    running: list[Running] = []
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        prefix = db.role_prefix(env)
+        for line in migrate_and_reconcile(
+            owner_url, "head", force=False, lock_timeout=None, prefix=prefix
+        ):
+            console.print(line)
+        urls = db.role_urls(owner_url, prefix)
+        key = secret_key(directory)
+        app_envs = {
+            "storefront": stack.app_env("storefront", urls["storefront"], env),
+            "backoffice": backoffice_env(urls["backoffice"], key, env),
+        }
+        stack.run_app_migrations(app_envs)
+        console.print(
+            "app migrations: storefront (flask db upgrade), backoffice (manage.py migrate)"
+        )
+        if options.seed:
+            console.print(seed_if_empty(owner_url, console))
+        username, password = ensure_staff_user(app_envs["backoffice"])
+        sku = sample_sku(owner_url)
+
+        for app in APPS:
+            running.append(start_app(app, options, app_envs[app.role], console))
+        wait_ready(running, options)
+        print_banner(console, options, username, password, sku)
+
+        while not stopping.is_set():
+            dead = [r for r in running if r.process.poll() is not None]
+            if dead:
+                r = dead[0]
+                console.print(
+                    f"[red]{r.app.label} stopped unexpectedly (exit {r.process.returncode})[/]"
+                )
+                return 1
+            stopping.wait(0.5)
+        console.print("stopping…")
+        return 0
+    finally:
+        stop_all(running)
+        if started_embedded:
+            embedded.stop(directory)
+            console.print("embedded PostgreSQL stopped (this run started it)")
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def print_banner(
+    console: Console, options: Options, username: str, password: str | None, sku: str
+) -> None:
+    shop_url = f"http://{options.host}:{options.storefront_port}"
+    admin_url = f"http://{options.host}:{options.backoffice_port}/admin/"
+    login = f"{username} / {password}" if password else f"{username} (existing; password unchanged)"
+    json_header = "-H 'Content-Type: application/json'"
+    register = '{"email": "you@example.com", "name": "You"}'
+    order = json.dumps({"lines": [{"sku": sku, "quantity": 1}]})
+    read_token = "python -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])'"
+    lines = [
+        "",
+        "[bold green]mergepoint is up[/]",
+        f"  storefront   {shop_url}/api/products   (OpenAPI: {shop_url}/openapi.json)",
+        f"  back office  {admin_url}   login: {escape(login)}",
+        "",
+        "  place an order:",
+        f"    TOKEN=$(curl -s -X POST {shop_url}/api/customers {json_header} \\",
+        f"      -d '{register}' | {read_token})",
+        f'    curl -s -X POST {shop_url}/api/orders -H "Authorization: Bearer $TOKEN" \\',
+        f"      {json_header} -d '{order}'",
+        "  run a report:",
+        "    mergepoint report run sales_by_day --format table",
+        "",
+        "  Ctrl-C stops everything.",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
