@@ -47,7 +47,7 @@ def sqlalchemy_url(url: str) -> sa.URL:
         )
     try:
         return make_url(url).set(drivername="postgresql+psycopg")
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:
         raise ConfigError(f"STOREFRONT_DATABASE_URL is not a valid URL: {exc}") from exc
 
 
