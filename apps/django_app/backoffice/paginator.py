@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
@@ -36,8 +37,11 @@ def planner_estimate(queryset: QuerySet) -> int:
 
 
 class EstimatedCountPaginator(Paginator):
-    exact_below = EXACT_BELOW
     estimated = False  # True once ``count`` came from the planner
+
+    @property
+    def exact_below(self) -> int:
+        return getattr(settings, "BACKOFFICE_EXACT_COUNT_BELOW", EXACT_BELOW)
 
     @cached_property
     def count(self) -> int:

@@ -4,7 +4,8 @@ Required: BACKOFFICE_DATABASE_URL; DJANGO_SECRET_KEY unless DJANGO_DEBUG=1.
 Optional: DJANGO_DEBUG (default 0), DJANGO_ALLOWED_HOSTS (default localhost,127.0.0.1),
 DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_STATIC_ROOT (only needed for collectstatic),
 DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_SECURE_COOKIES (default 0),
-BACKOFFICE_LOW_STOCK (the "low stock" filter's threshold, default 10).
+BACKOFFICE_LOW_STOCK (the "low stock" filter's threshold, default 10),
+BACKOFFICE_EXACT_COUNT_BELOW (admin lists count exactly below this size, default 10000).
 """
 
 import os
@@ -89,6 +90,8 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
 BACKOFFICE_LOW_STOCK = environment.integer(ENV, "BACKOFFICE_LOW_STOCK", 10)
+# Admin lists estimate their size from the planner above this many rows (paginator.py).
+BACKOFFICE_EXACT_COUNT_BELOW = environment.integer(ENV, "BACKOFFICE_EXACT_COUNT_BELOW", 10_000)
 
 LOGGING = {
     "version": 1,

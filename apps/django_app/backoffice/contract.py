@@ -1,0 +1,89 @@
+"""What the back office uses of the shared schema, as plain data derived from its models.
+
+``describe()`` needs Django's app registry but no database connection: column types
+come from each field's ``db_type`` for the PostgreSQL backend. ``python -m
+apps.django_app.backoffice.contract`` prints it as JSON with minimal settings of its
+own, so a checker can run it in a subprocess without the back office's environment.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from apps.django_app.backoffice import errors
+
+ROLE = "backoffice"
+
+# What the back office writes (its role's grants must allow it).
+WRITES: dict[str, dict[str, tuple[str, ...]]] = {
+    "products": {
+        # Django inserts every column of the model; the database sets stock and timestamps.
+        "INSERT": ("sku", "name", "price_cents", "stock", "active", "created_at", "updated_at"),
+        "UPDATE": ("name", "price_cents", "active"),
+    },
+    "stock_movements": {
+        "INSERT": ("product_id", "delta", "reason", "order_id", "actor", "created_at"),
+    },
+    "orders": {"UPDATE": ("status",)},
+}
+
+
+def describe() -> dict[str, Any]:
+    """Tables, columns (type, null, foreign key), primary keys, writes, relied-on names."""
+    from django.db import connections
+
+    from apps.django_app.backoffice.models import SHARED_MODELS
+
+    connection = connections["default"]
+    tables: dict[str, Any] = {}
+    for model in SHARED_MODELS:
+        columns = {}
+        for field in model._meta.concrete_fields:
+            references = None
+            if field.is_relation and field.db_constraint:
+                target = field.target_field
+                references = f"{target.model._meta.db_table}.{target.column}"
+            columns[field.column] = {
+                "type": field.db_type(connection),
+                "null": field.null,
+                "references": references,
+            }
+        tables[model._meta.db_table] = {
+            "model": model.__name__,
+            "columns": columns,
+            "primary_key": [f.column for f in model._meta.pk_fields],
+        }
+    return {
+        "consumer": "backoffice",
+        "role": ROLE,
+        "tables": tables,
+        "writes": {table: {k: list(v) for k, v in w.items()} for table, w in WRITES.items()},
+        "rules": list(errors.RULES),
+        "constraints": sorted(errors.CONSTRAINTS),
+    }
+
+
+def main() -> None:
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        # Only the app registry and the backend's type names are needed: no URL, no secret.
+        settings.configure(
+            INSTALLED_APPS=[
+                "django.contrib.contenttypes",
+                "django.contrib.auth",
+                "apps.django_app.backoffice",
+            ],
+            DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "unused"}},
+            DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        )
+    django.setup()
+    json.dump(describe(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""A real browser against the back office under gunicorn: log in as a clerk, restock.
+
+Chromium is Debian's (``apt-get install chromium``, done by .ci/run); without it this
+test fails, it is never skipped. The server is gunicorn on the WSGI module, DEBUG off,
+static files from WhiteNoise, exactly as it runs in production.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from apps.django_app.backoffice.models import Product, StockMovement
+from tests.django_app.conftest import make_user
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"gunicorn exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    pytest.fail(f"gunicorn did not answer {url} within {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def backoffice_server(session_db, tmp_path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "BACKOFFICE_DATABASE_URL": session_db.url("backoffice"),
+        "DJANGO_SECRET_KEY": "browser-test-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_CONN_MAX_AGE": "0",
+    }
+    argv = [sys.executable, "-m", "gunicorn", "apps.django_app.config.wsgi:application"]
+    argv += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-"]
+    with log.open("w") as out:
+        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/admin/login/", server, log)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_a_clerk_logs_in_and_restocks_a_product_in_a_real_browser(
+    committed_db, shop, backoffice_server
+):
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium"
+    clerk = make_user(clerk=True, password=PASSWORD)
+    pid = shop.product(stock=4)
+    sku = Product.objects.get(pk=pid).sku
+    base = backoffice_server
+    stylesheets: list[tuple[str, int]] = []
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            page.on(
+                "response",
+                lambda r: stylesheets.append((r.url, r.status)) if r.url.endswith(".css") else None,
+            )
+            page.goto(f"{base}/admin/backoffice/product/")
+            assert "/admin/login/" in page.url  # logged out: sent to the login page
+            page.fill("#id_username", clerk.username)
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{base}/admin/backoffice/product/")
+
+            page.fill("#searchbar", sku)
+            page.press("#searchbar", "Enter")
+            page.wait_for_url(f"**/admin/backoffice/product/?q={sku}")
+            page.check(f"input[name=_selected_action][value='{pid}']")
+            page.select_option("select[name=action]", "restock_selected")
+            page.click("button[name=index]")
+            page.wait_for_url("**/admin/backoffice/product/restock/?ids=*")
+            assert sku in page.locator("#restock-products").inner_text()
+
+            page.fill("#id_quantity", "0")  # the browser itself refuses it (min=1)
+            assert page.eval_on_selector("#id_quantity", "e => e.validity.rangeUnderflow")
+
+            page.fill("#id_quantity", "8")
+            page.click("input[name=restock]")
+            page.wait_for_url(f"{base}/admin/backoffice/product/")
+            message = page.locator("ul.messagelist").inner_text()
+            assert f"Restocked 8 units of 1 product: {sku} (now 12)." in message
+            header = page.evaluate("getComputedStyle(document.querySelector('#header')).display")
+            assert header == "flex"  # the admin's stylesheet applied, served by WhiteNoise
+        finally:
+            browser.close()
+
+    served = [url for url, status in stylesheets if status == 200]
+    assert any(url.endswith("/static/admin/css/base.css") for url in served), stylesheets
+    assert Product.objects.get(pk=pid).stock == 12
+    movement = StockMovement.objects.get(product_id=pid, delta=8)
+    assert (movement.reason, movement.actor) == ("restock", f"backoffice:{clerk.username}")

@@ -1,0 +1,138 @@
+"""Settings come from the environment; a bad environment is one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.django_app.config import environment
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGE = ROOT / "apps" / "django_app" / "manage.py"
+
+
+def test_a_unix_socket_url():
+    db = environment.database(
+        {"BACKOFFICE_DATABASE_URL": "postgresql://bo@/mergepoint?host=%2Ftmp%2Fpg%20dir"}
+    )
+    assert db["NAME"] == "mergepoint"
+    assert db["USER"] == "bo"
+    assert db["HOST"] == "/tmp/pg dir"
+    assert (db["PASSWORD"], db["PORT"]) == ("", "")
+    assert db["OPTIONS"] == {"options": "-c search_path=backoffice,shop"}
+
+
+def test_a_tcp_url_with_libpq_parameters():
+    url = (
+        "postgres://bo:s%40cret@db.example:6543/shop_db?sslmode=require"
+        "&options=-c%20statement_timeout%3D5s"
+    )
+    db = environment.database({"BACKOFFICE_DATABASE_URL": url})
+    assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
+        "bo",
+        "s@cret",
+        "db.example",
+        "6543",
+        "shop_db",
+    )
+    assert db["OPTIONS"] == {
+        "sslmode": "require",
+        "options": "-c statement_timeout=5s -c search_path=backoffice,shop",
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "BACKOFFICE_DATABASE_URL is not set"),
+        ("mysql://x@y/z", "must be a postgresql:// URL"),
+        ("postgresql://bo@localhost", "names no database"),
+        ("postgresql://bo@localhost:notaport/db?bogus=1", "not a valid PostgreSQL URL"),
+    ],
+)
+def test_a_bad_database_url_is_one_clear_line(url, message):
+    with pytest.raises(ImproperlyConfigured) as raised:
+        environment.database({"BACKOFFICE_DATABASE_URL": url})
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_secret_key_is_required_unless_debugging():
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is not set"):
+        environment.secret_key({}, debug=False)
+    assert environment.secret_key({}, debug=True).startswith("django-insecure")
+    assert environment.secret_key({"DJANGO_SECRET_KEY": "k" * 50}, debug=False) == "k" * 50
+
+
+def test_flags_and_numbers():
+    assert environment.flag({}, "DJANGO_DEBUG") is False
+    assert environment.flag({"DJANGO_DEBUG": "1"}, "DJANGO_DEBUG") is True
+    assert environment.flag({"DJANGO_DEBUG": "off"}, "DJANGO_DEBUG") is False
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_DEBUG must be 1 or 0"):
+        environment.flag({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG")
+    with pytest.raises(ImproperlyConfigured, match="whole number"):
+        environment.integer({"DJANGO_CONN_MAX_AGE": "soon"}, "DJANGO_CONN_MAX_AGE", 60)
+    assert environment.csv({}, "DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1") == [
+        "localhost",
+        "127.0.0.1",
+    ]
+
+
+def test_settings_defaults(settings):
+    assert settings.DEBUG is False
+    assert "localhost" in settings.ALLOWED_HOSTS and "127.0.0.1" in settings.ALLOWED_HOSTS
+    assert settings.DATABASES["default"]["OPTIONS"]["options"].endswith(
+        "-c search_path=backoffice,shop"
+    )
+
+
+def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DJANGO_SECRET_KEY": "x"}, "error: BACKOFFICE_DATABASE_URL is not set"),
+        (
+            {"BACKOFFICE_DATABASE_URL": "postgresql://bo@/db?host=/tmp"},
+            "error: DJANGO_SECRET_KEY is not set",
+        ),
+        (
+            {"BACKOFFICE_DATABASE_URL": "postgresql://bo@/db", "DJANGO_DEBUG": "perhaps"},
+            "error: DJANGO_DEBUG must be 1 or 0",
+        ),
+    ],
+)
+def test_manage_py_reports_a_bad_environment_in_one_line(env, message):
+    result = run_manage(env, "check")
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_manage_py_runs_from_any_directory_with_a_good_environment(session_db, tmp_path):
+    env = {"BACKOFFICE_DATABASE_URL": session_db.url("backoffice"), "DJANGO_SECRET_KEY": "x" * 50}
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "check"],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
