@@ -31,16 +31,17 @@ batch (new customers, new products, orders of those) is added after the existing
 from __future__ import annotations
 
 import heapq
+import queue
 import random
 import re
-import tempfile
+import threading
 import time
 import unicodedata
 from bisect import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 import click
 import psycopg
@@ -57,8 +58,8 @@ MAX_PRODUCTS = 1_000_000
 MAX_ORDERS = 10_000_000
 MAX_LINES_PER_ORDER = 4
 CHUNK_ROWS = 4096
-SPOOL_IN_MEMORY = 256 << 20  # order lines and movements wait here while orders are copied
-COPY_BLOCK = 1 << 20
+BATCH_ORDERS = 16_384
+BATCHES_AHEAD = 4  # generated batches waiting for COPY (bounds memory)
 LOCK_TIMEOUT = "10s"
 
 TABLES = ("customers", "products", "orders", "order_lines", "stock_movements")
@@ -72,8 +73,8 @@ COLUMNS = {
 }
 
 Progress = Callable[[str, int, int], None]
-"""``progress(phase, done, total)``; phases: customers, orders, order lines, stock movements,
-products, indexes, constraints."""
+"""``progress(phase, done, total)``, called as work gets done; phases, in order: customers,
+orders (with their lines and movements), products, indexes, constraints."""
 
 FIRST_NAMES = (
     "Ada", "Alan", "Grace", "Linus", "Barbara", "Edsger", "Frances", "Donald", "Margaret",
@@ -277,14 +278,26 @@ def make_catalog(plan: Plan) -> Catalog:
     return Catalog(skus, names, prices, active, created, cumulative)
 
 
-def order_chunks(
-    plan: Plan, catalog: Catalog, lines_out: IO[bytes], movements_out: IO[bytes], tally: Tally
-) -> Iterator[tuple[str, int]]:
-    """Yield (COPY text, rows) for orders; write their lines and sale/cancel movements.
+@dataclass(frozen=True)
+class OrderBatch:
+    """COPY text (UTF-8) of some orders, their lines and the movements due by then."""
 
-    Orders are generated in placed_at order; a cancelled order's cancel movements wait in a
-    heap until their time comes, so movement ids follow created_at. Movement ids start
-    after the products' restock movements (one per product, the first ids).
+    orders: bytes
+    lines: bytes
+    movements: bytes
+    order_count: int
+    line_count: int
+    movement_count: int
+
+
+def order_batches(
+    plan: Plan, catalog: Catalog, tally: Tally, batch_orders: int = BATCH_ORDERS
+) -> Iterator[OrderBatch]:
+    """Orders in placed_at order, with their lines and sale/cancel movements, in batches.
+
+    A cancelled order's cancel movements wait in a heap until their time comes, so movement
+    ids follow created_at. Movement ids start after the products' restock movements (one
+    per product, the first ids, written by ``restock_rows``). Updates ``tally``.
     """
     rng = _rng(plan, "orders")
     rnd = rng.random
@@ -304,12 +317,11 @@ def order_chunks(
     most_lines = min(MAX_LINES_PER_ORDER, plan.products)
     sold, returned, last_moved = tally.sold, tally.returned, tally.last_moved
     statuses = tally.statuses
-    mid = plan.first_movement_id + plan.products - 1  # last id used
+    mid = plan.first_movement_id + plan.products - 1  # the last movement id used
     pending_cancels: list[tuple[int, int, list[tuple[int, int]]]] = []
     orders: list[str] = []
     lines: list[str] = []
     movements: list[str] = []
-    line_count = 0
 
     def cancel_movements(until: int | None) -> None:
         nonlocal mid
@@ -324,6 +336,22 @@ def order_chunks(
                 movements.append(
                     f"{mid}\t{first_pid + index}\t{quantity}\tcancel\t{oid}\t{ACTOR}\t{at_text}\n"
                 )
+
+    def batch() -> OrderBatch:
+        done = OrderBatch(
+            "".join(orders).encode(),
+            "".join(lines).encode(),
+            "".join(movements).encode(),
+            len(orders),
+            len(lines),
+            len(movements),
+        )
+        tally.order_lines += len(lines)
+        tally.movements += len(movements)
+        orders.clear()
+        lines.clear()
+        movements.clear()
+        return done
 
     for i in range(n):
         oid = first_oid + i
@@ -364,23 +392,17 @@ def order_chunks(
             mid += 1
             movements.append(f"{mid}\t{pid}\t{-quantity}\tsale\t{oid}\t{ACTOR}\t{placed_text}\n")
             items.append((index, quantity))
-        line_count += k
         if status == "cancelled":
             heapq.heappush(pending_cancels, (updated, oid, items))
-        orders.append(f"{oid}\t{first_cid + int(n_customers * rnd() ** 1.5)}\t{status}\t{total}"
-                      f"\t{placed_text}\t{ts(updated)}\n")
-        if len(orders) == CHUNK_ROWS:
-            lines_out.write("".join(lines).encode())
-            movements_out.write("".join(movements).encode())
-            yield "".join(orders), len(orders)
-            orders, lines, movements = [], [], []
+        customer = first_cid + int(n_customers * rnd() ** 1.5)  # some customers buy more
+        orders.append(
+            f"{oid}\t{customer}\t{status}\t{total}\t{placed_text}\t{ts(updated)}\n"
+        )
+        if len(orders) == batch_orders:
+            yield batch()
     cancel_movements(None)
-    lines_out.write("".join(lines).encode())
-    movements_out.write("".join(movements).encode())
-    tally.order_lines = line_count
-    tally.movements = mid - plan.first_movement_id + 1
-    if orders:
-        yield "".join(orders), len(orders)
+    if orders or movements:
+        yield batch()
 
 
 def _status_shares(age: int) -> tuple[float, float, float]:
@@ -454,8 +476,9 @@ class BulkLoad:
     indexes: list[tuple[str, str, str | None]]  # name, definition, comment
 
 
-def lock_shop(cur: psycopg.Cursor[Any]) -> None:
-    cur.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+def lock_shop(cur: psycopg.Cursor[Any], timeout: str = LOCK_TIMEOUT) -> None:
+    """Lock the five tables (waiting at most ``timeout``) so nobody sees a half-done seed."""
+    cur.execute("SELECT set_config('lock_timeout', %s, true)", [timeout])
     try:
         cur.execute(
             sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
@@ -464,7 +487,7 @@ def lock_shop(cur: psycopg.Cursor[Any]) -> None:
         )
     except psycopg.errors.LockNotAvailable as exc:
         raise MergepointError(
-            f"the shop tables are in use by another session (waited {LOCK_TIMEOUT}): "
+            f"the shop tables are in use by another session (waited {timeout}): "
             "retry when it is done"
         ) from exc
     cur.execute("SELECT set_config('lock_timeout', '0', true)")
@@ -602,27 +625,6 @@ def copy_chunks(
     return done
 
 
-def copy_spool(
-    cur: psycopg.Cursor[Any],
-    table: str,
-    spool: IO[bytes],
-    head: str,
-    progress: Progress,
-    phase: str,
-    total: int,
-) -> None:
-    size = max(1, spool.seek(0, 2))
-    spool.seek(0)
-    with cur.copy(copy_sql(table)) as copy:
-        if head:
-            copy.write(head)
-        while block := spool.read(COPY_BLOCK):
-            copy.write(block)
-            # Rows are about the same length: report progress by bytes.
-            progress(phase, min(total, total * spool.tell() // size), total)
-    progress(phase, total, total)
-
-
 def _no_progress(phase: str, done: int, total: int) -> None:
     return None
 
@@ -637,6 +639,7 @@ def seed_shop(
     append: bool = False,
     now: datetime | None = None,
     progress: Progress | None = None,
+    lock_timeout: str = LOCK_TIMEOUT,
 ) -> SeedReport:
     """Seed the shop through ``conn`` (the owner's), in one transaction; return the counts.
 
@@ -658,7 +661,7 @@ def seed_shop(
             cur.execute("SELECT set_config('maintenance_work_mem', '256MB', true)")
             cur.execute("SELECT set_config('work_mem', '64MB', true)")
             cur.execute("SELECT set_config('mergepoint.actor', %s, true)", [ACTOR])
-            lock_shop(cur)
+            lock_shop(cur, lock_timeout)
             if not append and not shop_is_empty(cur):
                 raise MergepointError(
                     "the shop already has data: seed an empty database,"
@@ -717,38 +720,78 @@ def seed_shop(
 
 
 def _load(cur: psycopg.Cursor[Any], plan: Plan, progress: Progress) -> Tally:
-    """COPY everything; the tables' order is free because the FKs are checked at the end."""
+    """COPY everything; the tables' order is free because the FKs are checked at the end.
+
+    A thread generates order batches while this one COPYs the previous ones, so Python
+    (generating) and PostgreSQL (ingesting) work at the same time; waiting on the socket
+    releases the GIL. Restocks and products come last: their amounts follow the sales.
+    """
     copy_chunks(cur, "customers", customer_chunks(plan), progress, "customers", plan.customers)
     catalog = make_catalog(plan)
     tally = new_tally(plan)
-    with (
-        tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as lines,
-        tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as movements,
-    ):
-        copy_chunks(
-            cur,
-            "orders",
-            order_chunks(plan, catalog, lines, movements, tally),
-            progress,
-            "orders",
-            plan.orders,
-        )
-        copy_spool(cur, "order_lines", lines, "", progress, "order lines", tally.order_lines)
-        amounts = restock_amounts(plan, tally)
-        copy_spool(
-            cur,
-            "stock_movements",
-            movements,
-            restock_rows(plan, catalog, amounts),
-            progress,
-            "stock movements",
-            tally.movements,
-        )
-    products_text = product_rows(plan, catalog, amounts, tally)
-    copy_chunks(
-        cur, "products", iter([(products_text, plan.products)]), progress, "products", plan.products
-    )
+    done = {"orders": 0, "order lines": 0, "stock movements": 0}
+    for batch in _generated_ahead(order_batches(plan, catalog, tally)):
+        for table, phase, data, rows in (
+            ("orders", "orders", batch.orders, batch.order_count),
+            ("order_lines", "order lines", batch.lines, batch.line_count),
+            ("stock_movements", "stock movements", batch.movements, batch.movement_count),
+        ):
+            if rows:
+                with cur.copy(copy_sql(table)) as copy:
+                    copy.write(data)
+                done[phase] += rows
+        # Lines and movements have no total until the last batch: show them against orders.
+        progress("orders", done["orders"], plan.orders)
+    amounts = restock_amounts(plan, tally)
+    with cur.copy(copy_sql("stock_movements")) as copy:
+        copy.write(restock_rows(plan, catalog, amounts))
+    with cur.copy(copy_sql("products")) as copy:
+        copy.write(product_rows(plan, catalog, amounts, tally))
+    progress("products", plan.products, plan.products)
     return tally
+
+
+_END = object()
+
+
+def _generated_ahead(batches: Iterator[OrderBatch]) -> Iterator[OrderBatch]:
+    """Run ``batches`` in a thread, at most BATCHES_AHEAD ahead of the consumer."""
+    ready: queue.Queue[object] = queue.Queue(maxsize=BATCHES_AHEAD)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+            return
+        put(_END)
+
+    worker = threading.Thread(target=produce, name="mergepoint-seed-generator", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, OrderBatch)
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 # --------------------------------------------------------------------------------------------
@@ -766,11 +809,6 @@ class _SeedCommand(click.Command):
             raise MergepointError(
                 f"{exc.format_message()} (see: mergepoint seed --help)"
             ) from exc
-
-
-PHASES = (
-    "customers", "orders", "order lines", "stock movements", "products", "indexes", "constraints"
-)
 
 
 @click.command("seed", cls=_SeedCommand)
