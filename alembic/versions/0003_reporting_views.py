@@ -1,4 +1,4 @@
-"""reporting views: customer_lifetime_value and ledger_audit
+"""reporting views: customer_lifetime_value and ledger_audit (and the statistics it needs)
 
 Revision ID: 0003
 Revises: 0002
@@ -44,34 +44,20 @@ SELECT c.id AS customer_id,
          GROUP BY o.customer_id
        ) t ON t.customer_id = c.id""",
     # expected/actual: units for stock and movements (a sale's are negative), cents for totals.
+    # Sale and cancel movements are grouped separately, each along its partial unique index
+    # (already in (order_id, product_id) order), so nothing is materialized twice.
     "ledger_audit": """
-WITH ledger AS (
-    SELECT m.product_id, sum(m.delta)::bigint AS total
+WITH sale AS (
+    SELECT m.order_id, m.product_id, count(*) AS movements, sum(m.delta)::bigint AS units
       FROM shop.stock_movements m
-     GROUP BY m.product_id
-),
-line_movements AS (
-    SELECT m.order_id, m.product_id,
-           count(*) FILTER (WHERE m.reason = 'sale') AS sales,
-           coalesce(sum(m.delta) FILTER (WHERE m.reason = 'sale'), 0)::bigint AS sold,
-           count(*) FILTER (WHERE m.reason = 'cancel') AS cancels,
-           coalesce(sum(m.delta) FILTER (WHERE m.reason = 'cancel'), 0)::bigint AS returned
-      FROM shop.stock_movements m
-     WHERE m.order_id IS NOT NULL
+     WHERE m.reason = 'sale'
      GROUP BY m.order_id, m.product_id
 ),
-lines AS (
-    SELECT l.order_id, l.product_id, l.quantity::bigint AS quantity, o.status,
-           coalesce(lm.sales, 0) AS sales, coalesce(lm.sold, 0) AS sold,
-           coalesce(lm.cancels, 0) AS cancels, coalesce(lm.returned, 0) AS returned
-      FROM shop.order_lines l
-      JOIN shop.orders o ON o.id = l.order_id
-      LEFT JOIN line_movements lm ON lm.order_id = l.order_id AND lm.product_id = l.product_id
-),
-line_totals AS (
-    SELECT l.order_id, sum(l.quantity::bigint * l.unit_price_cents)::bigint AS total
-      FROM shop.order_lines l
-     GROUP BY l.order_id
+cancel AS (
+    SELECT m.order_id, m.product_id, count(*) AS movements, sum(m.delta)::bigint AS units
+      FROM shop.stock_movements m
+     WHERE m.reason = 'cancel'
+     GROUP BY m.order_id, m.product_id
 )
 SELECT 'stock_differs_from_ledger'::text AS problem,
        p.id AS product_id,
@@ -79,39 +65,61 @@ SELECT 'stock_differs_from_ledger'::text AS problem,
        coalesce(g.total, 0) AS expected,
        p.stock::bigint AS actual
   FROM shop.products p
-  LEFT JOIN ledger g ON g.product_id = p.id
+  LEFT JOIN (SELECT m.product_id, sum(m.delta)::bigint AS total
+               FROM shop.stock_movements m
+              GROUP BY m.product_id) g ON g.product_id = p.id
  WHERE p.stock <> coalesce(g.total, 0)
 UNION ALL
-SELECT CASE WHEN sales = 0 THEN 'sale_missing'
-            WHEN sales > 1 THEN 'sale_duplicated'
+SELECT CASE WHEN s.movements IS NULL THEN 'sale_missing'
+            WHEN s.movements > 1 THEN 'sale_duplicated'
             ELSE 'sale_quantity_differs' END,
-       product_id, order_id, -quantity, sold
-  FROM lines
- WHERE sales <> 1 OR sold <> -quantity
+       l.product_id, l.order_id, -l.quantity::bigint, coalesce(s.units, 0)
+  FROM shop.order_lines l
+  LEFT JOIN sale s ON s.order_id = l.order_id AND s.product_id = l.product_id
+ WHERE s.movements IS DISTINCT FROM 1 OR s.units <> -l.quantity
 UNION ALL
-SELECT CASE WHEN cancels = 0 THEN 'cancel_missing'
-            WHEN cancels > 1 THEN 'cancel_duplicated'
+SELECT CASE WHEN c.movements IS NULL THEN 'cancel_missing'
+            WHEN c.movements > 1 THEN 'cancel_duplicated'
             ELSE 'cancel_quantity_differs' END,
-       product_id, order_id, quantity, returned
-  FROM lines
- WHERE status = 'cancelled' AND (cancels <> 1 OR returned <> quantity)
+       l.product_id, l.order_id, l.quantity::bigint, coalesce(c.units, 0)
+  FROM shop.orders o
+  JOIN shop.order_lines l ON l.order_id = o.id
+  LEFT JOIN cancel c ON c.order_id = l.order_id AND c.product_id = l.product_id
+ WHERE o.status = 'cancelled'
+   AND (c.movements IS DISTINCT FROM 1 OR c.units <> l.quantity)
 UNION ALL
-SELECT 'cancel_without_cancelled_order', product_id, order_id, 0, returned
-  FROM lines
- WHERE status <> 'cancelled' AND cancels > 0
+SELECT 'cancel_without_cancelled_order', c.product_id, c.order_id, 0, c.units
+  FROM cancel c
+  JOIN shop.orders o ON o.id = c.order_id
+ WHERE o.status <> 'cancelled'
 UNION ALL
 SELECT 'order_total_differs', NULL, o.id, coalesce(t.total, 0), o.total_cents
   FROM shop.orders o
-  LEFT JOIN line_totals t ON t.order_id = o.id
+  LEFT JOIN (SELECT l.order_id, sum(l.quantity::bigint * l.unit_price_cents)::bigint AS total
+               FROM shop.order_lines l
+              GROUP BY l.order_id) t ON t.order_id = o.id
  WHERE o.total_cents <> coalesce(t.total, 0)""",
 }
+
+
+# Without it the planner guesses (order_id, product_id) has a third of its real distinct
+# values, hashes ledger_audit's per-line groups in 32 batches instead of merging them in
+# index order, and the audit of a million orders takes about twice as long. It lives in
+# `reporting` (a statistics object's namespace need not be its table's) and changes nothing
+# the apps see.
+STATISTICS = (
+    "CREATE STATISTICS reporting.stock_movements_order_id_product_id (ndistinct)"
+    " ON order_id, product_id FROM shop.stock_movements"
+)
 
 
 def upgrade() -> None:
     for name, body in VIEWS.items():
         op.execute(f"CREATE VIEW reporting.{name} AS {body}")
+    op.execute(STATISTICS)
 
 
 def downgrade() -> None:
+    op.execute("DROP STATISTICS IF EXISTS reporting.stock_movements_order_id_product_id")
     for name in reversed(VIEWS):
         op.execute(f"DROP VIEW reporting.{name}")
