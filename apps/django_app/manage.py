@@ -23,7 +23,17 @@ def main() -> None:
     except ImproperlyConfigured as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    execute_from_command_line(sys.argv)
+    from django.db import OperationalError
+
+    try:
+        execute_from_command_line(sys.argv)
+    except OperationalError as exc:
+        # An unreachable server or a refused login: say so in one line, not a traceback.
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(
+            f"error: cannot use the database (BACKOFFICE_DATABASE_URL): {reason}", file=sys.stderr
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-from apps.django_app.backoffice.models import Order, Product, StockMovement
+from apps.django_app.backoffice.models import Customer, Order, Product, StockMovement
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +74,26 @@ def test_every_page_renders_for_a_superuser(superuser_client, world):
     for page in pages:
         response = superuser_client.get(page)
         assert response.status_code == 200, page
+
+
+def test_orders_are_found_by_number_customer_number_and_email(superuser_client, shop):
+    pid = shop.product(stock=5)
+    customer = shop.customer()
+    mine, other = shop.order({pid: 1}, customer=customer), shop.order({pid: 1})
+    email = Customer.objects.get(pk=customer).email
+    for term in (str(mine), f"#{mine}", str(customer), email, email.upper(), email[2:14]):
+        page = text(superuser_client.get(ORDERS, {"q": term}))
+        assert f'href="{ORDERS}{mine}/change/' in page, term
+        if term not in (str(mine), f"#{mine}", str(customer)):
+            assert f'href="{ORDERS}{other}/change/' not in page, term
+
+
+def test_customers_are_found_by_number_and_email(superuser_client, shop):
+    customer = shop.customer()
+    email = Customer.objects.get(pk=customer).email
+    for term in (str(customer), email.upper(), email[2:14], "Test Customer"):
+        page = text(superuser_client.get(CUSTOMERS, {"q": term}))
+        assert f'href="{CUSTOMERS}{customer}/change/' in page, term
 
 
 def test_the_order_page_shows_its_lines_read_only(superuser_client, world):

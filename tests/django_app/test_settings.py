@@ -136,3 +136,14 @@ def test_manage_py_runs_from_any_directory_with_a_good_environment(session_db, t
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_manage_py_reports_an_unreachable_database_in_one_line(tmp_path):
+    env = {
+        "BACKOFFICE_DATABASE_URL": f"postgresql://nobody@/db?host={tmp_path}",
+        "DJANGO_SECRET_KEY": "x" * 50,
+    }
+    result = run_manage(env, "migrate", "--noinput")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot use the database (BACKOFFICE_DATABASE_URL):")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
