@@ -449,7 +449,9 @@ def product_rows(plan: Plan, catalog: Catalog, amounts: list[int], tally: Tally)
 
 
 def new_tally(plan: Plan) -> Tally:
-    return Tally([0] * plan.products, [0] * plan.products, [0] * plan.products)
+    # Movements start with one restock per product (their ids come first).
+    return Tally([0] * plan.products, [0] * plan.products, [0] * plan.products,
+                 movements=plan.products)
 
 
 # --------------------------------------------------------------------------------------------
@@ -807,7 +809,7 @@ class _SeedCommand(click.Command):
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
             raise MergepointError(
-                f"{exc.format_message()} (see: mergepoint seed --help)"
+                f"{exc.format_message().rstrip('.')} (see: mergepoint seed --help)"
             ) from exc
 
 
