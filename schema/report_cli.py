@@ -16,13 +16,13 @@ from pathlib import Path
 import click
 import psycopg
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from schema import db
 from schema.errors import MergepointError
 from schema.reports import FORMATTERS, Report, Result, bind, find, formatter, load_all, run
+from schema.reports.formatters import print_table
 
 DEFAULT_TIMEOUT = "30s"
 ENV_REPORTS_DIR = "MERGEPOINT_REPORTS_DIR"
@@ -129,7 +129,7 @@ def list_reports(reports_dir: Path | None) -> None:
     for name, found in sorted(load_all(*_dirs(reports_dir)).items()):
         params = ", ".join(f"{p.name}={p.default}" if p.default else p.name for p in found.params)
         table.add_row(Text(name), Text(found.title), Text(params or "-"))
-    _print(table)
+    print_table(table, click.get_text_stream("stdout"))
 
 
 @report.command()
@@ -227,8 +227,3 @@ def run_report(
     except OSError as exc:
         raise MergepointError(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"{len(result.rows)} row(s) written to {output}", err=True)
-
-
-def _print(renderable: Table) -> None:
-    stream = click.get_text_stream("stdout")
-    Console(file=stream, highlight=False, markup=False, emoji=False).print(renderable)

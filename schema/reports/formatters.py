@@ -56,17 +56,6 @@ class TableFormatter:
 
     def write(self, result: Result, stream: TextIO) -> None:
         interactive = stream.isatty()
-        # Off a terminal nothing wraps: each row stays on one line of the file or pipe.
-        buffer = io.StringIO()
-        console = Console(
-            file=stream if interactive else buffer,
-            width=None if interactive else 100_000,
-            force_terminal=interactive,
-            color_system="auto" if interactive else None,
-            highlight=False,
-            emoji=False,
-            markup=False,
-        )
         table = Table(title=result.report.title, box=box.SIMPLE_HEAVY, title_justify="left")
         for index, column in enumerate(result.columns):
             numeric = any(
@@ -81,9 +70,24 @@ class TableFormatter:
         count = len(result.rows)
         table.caption = f"{count} row{'' if count == 1 else 's'}"
         table.caption_justify = "left"
-        console.print(table)
-        if not interactive:
-            stream.writelines(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+        print_table(table, stream)
+
+
+def print_table(table: Table, stream: TextIO) -> None:
+    """Print a rich table: fitted and coloured on a terminal; elsewhere (a file, a pipe)
+    plain text where nothing wraps, each row on one line, no trailing blanks."""
+    if stream.isatty():
+        Console(file=stream, highlight=False, emoji=False, markup=False).print(table)
+        return
+    for column in table.columns:
+        column.no_wrap = True
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=100_000, color_system=None, highlight=False, emoji=False, markup=False
+    )
+    console.print(table)
+    lines = "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+    stream.write(lines.strip("\n") + "\n")
 
 
 class CsvFormatter:
