@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import aiosql
@@ -150,8 +151,6 @@ def _check_sql_parameters(report: Report) -> None:
 
 
 def _check_defaults(report: Report) -> None:
-    from datetime import date
-
     for param in report.params:
         if param.default is not None:
             try:
