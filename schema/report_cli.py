@@ -82,6 +82,11 @@ def run_as_reporting(report: Report, url: str, params: dict[str, object], timeou
             raise MergepointError(
                 f"report {report.name}: the reporting role may not do this: {_message(exc)}"
             ) from None
+        except psycopg.errors.UndefinedTable as exc:
+            raise MergepointError(
+                f"report {report.name} failed: {_message(exc)}"
+                " (is the database migrated? run: mergepoint migrate)"
+            ) from None
         except psycopg.Error as exc:
             raise MergepointError(f"report {report.name} failed: {_message(exc)}") from None
 

@@ -203,6 +203,17 @@ def test_a_bad_report_file_is_one_line(cli, reports_dir):
     )
 
 
+def test_a_database_not_yet_migrated_says_what_to_do(cli, fresh_db):
+    from schema import migrations
+
+    migrations.downgrade(fresh_db.owner_url, "0002")
+    assert_one_line_error(
+        cli("run", "ledger_audit"),
+        'report ledger_audit failed: relation "reporting.ledger_audit" does not exist',
+        "run: mergepoint migrate",
+    )
+
+
 def test_unreachable_database_is_one_line(cli, tmp_path):
     url = f"postgresql://nobody@/nothing?host={tmp_path}"
     assert_one_line_error(
