@@ -12,8 +12,8 @@ every rule of the database true, exactly as if the rows had gone through the tri
 * placed_at is spread over the 180 days before ``now``; updated_at >= placed_at; movement
   ids follow their created_at; every movement's actor is ``seed``.
 
-How it is fast (about 1 million orders in well under a minute on 2 cores): rows are
-preformatted as COPY text by a generator while PostgreSQL ingests the previous chunk; the
+How it is fast (1 million orders in about half a minute on 2 cores; bench/seed.py): rows
+are preformatted as COPY text by a thread while PostgreSQL ingests the previous batch; the
 user triggers are disabled for the transaction (the seed writes what they would write);
 the foreign keys of the five tables and their secondary indexes are dropped and put back
 from their own catalog definitions (``pg_get_constraintdef`` / ``pg_get_indexdef``), so
@@ -819,14 +819,15 @@ class _SeedCommand(click.Command):
 @click.option("--products", type=int, default=200, show_default=True,
               help="How many products to create (each gets one restock). Example: --products 5000")
 @click.option("--orders", type=int, default=10_000, show_default=True,
-              help="How many orders, in every status, with 1-4 lines each. "
-              "Example: --orders 1000000")
+              help="How many orders, with 1-4 lines each; every status appears from 4 orders "
+              "on. One million takes about half a minute. Example: --orders 1000000")
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True,
               help="Random seed: the same seed and sizes give the same rows "
               "(timestamps relative to the start of today, UTC). Example: --seed 7")
 @click.option("--append", is_flag=True,
-              help="Add a new batch to a shop that already has rows (without it a non-empty "
-              "shop is refused). Example: mergepoint seed --append --orders 500")
+              help="Add a batch (new customers and products, and orders of those) to a shop "
+              "that already has rows; without it a non-empty shop is refused. "
+              "Example: mergepoint seed --append --customers 10 --products 5 --orders 500")
 def seed_command(customers: int, products: int, orders: int, seed_value: int, append: bool) -> None:
     """Fill the shop with demo customers, products and orders, and their stock ledger.
 
@@ -839,7 +840,7 @@ def seed_command(customers: int, products: int, orders: int, seed_value: int, ap
     Examples:
       mergepoint seed
       mergepoint seed --customers 100000 --products 5000 --orders 1000000 --seed 7
-      mergepoint seed --append --orders 500
+      mergepoint seed --append --customers 10 --products 5 --orders 500
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
