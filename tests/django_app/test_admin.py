@@ -235,6 +235,26 @@ def test_order_actions_move_what_they_can_and_say_which_could_not(superuser_clie
     assert Order.objects.get(pk=orders["cancelled"]).status == "cancelled"
 
 
+def test_the_order_page_offers_the_moves_its_status_allows(superuser_client, world):
+    orders = world["orders"]
+    buttons = {
+        status: re.findall(
+            r'<button type="submit" name="(\w+)"',
+            text(superuser_client.get(f"{ORDERS}{oid}/change/")),
+        )
+        for status, oid in orders.items()
+    }
+    assert buttons == {
+        "placed": ["mark_paid", "cancel"],
+        "paid": ["ship", "cancel"],
+        "shipped": [],
+        "cancelled": [],
+    }
+    # a button posts the changelist action for that one order
+    response = act(superuser_client, ORDERS, "ship", [orders["paid"]])
+    assert "1 order shipped." in text(response)
+
+
 def test_cancel_action_returns_the_stock(superuser_client, shop):
     pid = shop.product(stock=10)
     oid = shop.order({pid: 4}, status="paid")
@@ -254,6 +274,8 @@ def test_a_clerk_sees_the_daily_pages(clerk_client, world):
         f"{ORDERS}{world['orders']['paid']}/change/",
     ):
         assert clerk_client.get(page).status_code == 200, page
+    paid_page = text(clerk_client.get(f"{ORDERS}{world['orders']['paid']}/change/"))
+    assert 'name="ship"' in paid_page and 'name="cancel"' in paid_page
     index = text(clerk_client.get("/admin/"))
     assert "Products" in index and "Orders" in index
     assert "Users" not in index and "Groups" not in index
@@ -307,8 +329,10 @@ def test_without_the_permission_there_is_no_restock_or_status_action(client, sho
     )
     client.force_login(viewer)
     pid = shop.product()
+    oid = shop.order({}, status="placed")
     assert "restock_selected" not in text(client.get(PRODUCTS))
     assert "mark_paid" not in text(client.get(ORDERS))
+    assert "mark_paid" not in text(client.get(f"{ORDERS}{oid}/change/"))
     assert "restocklink" not in text(client.get(f"{PRODUCTS}{pid}/change/"))
     assert client.get(f"{RESTOCK}?ids={pid}").status_code == 403
 

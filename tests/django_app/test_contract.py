@@ -132,4 +132,14 @@ def test_the_description_prints_as_json_without_the_app_environment():
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert printed == json.loads(json.dumps(describe()))
-    assert printed["writes"]["orders"] == {"UPDATE": ["status"]}
+    assert printed["writes"]["shop.orders"] == {"UPDATE": ["status"]}
+    assert printed["reads"]["shop.order_lines"]["quantity"] == {
+        "type": "integer",
+        "nullable": False,
+    }
+
+
+def test_the_entry_point_callable_describes_through_a_subprocess():
+    from apps.django_app.consumer import describe as describe_in_subprocess
+
+    assert describe_in_subprocess() == json.loads(json.dumps(describe()))

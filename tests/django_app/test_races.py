@@ -153,7 +153,7 @@ def test_a_product_saved_while_a_sale_lands_keeps_the_sale(committed_db, shop, s
 
 
 def test_restocks_racing_sales_lose_nothing(committed_db, shop, session_db):
-    pid = shop.product(stock=5)
+    pid = shop.product(stock=6)  # enough for the three sales even before any restock
     customer = shop.customer()
     clerk = make_user(clerk=True)
     product = Product.objects.get(pk=pid)
@@ -172,7 +172,7 @@ def test_restocks_racing_sales_lose_nothing(committed_db, shop, session_db):
         for conn in connections_:
             conn.close()
     assert all(isinstance(r, int) for r in results), results
-    assert shop.stock(pid) == 5 + 30 - 6
+    assert shop.stock(pid) == 6 + 30 - 6
     assert_ledger_holds(shop, pid)
     restocks = StockMovement.objects.filter(product_id=pid, reason="restock", delta=10)
     assert {m.actor for m in restocks} == {f"backoffice:{clerk.username}"}

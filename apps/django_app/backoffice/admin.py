@@ -31,6 +31,7 @@ from apps.django_app.backoffice.models import (
     Customer,
     Order,
     OrderLine,
+    OrderStatus,
     Product,
     StockMovement,
 )
@@ -268,10 +269,24 @@ class OrderAdmin(ReadOnlyAdmin):
     autocomplete_fields = ("customer",)
     inlines = (OrderLineInline,)
     actions = ("mark_paid", "ship", "cancel")
+    change_form_template = "admin/backoffice/order/change_form.html"
+    # The buttons an order's page offers, by its status (the same moves as the database).
+    BUTTONS = {
+        OrderStatus.PLACED: (("mark_paid", "Mark paid"), ("cancel", "Cancel order")),
+        OrderStatus.PAID: (("ship", "Ship"), ("cancel", "Cancel order")),
+    }
 
     @admin.display(description="total", ordering="total_cents")
     def total(self, order: Order) -> str:
         return money(order.total_cents)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        buttons = ()
+        if order is not None and self.has_change_status_permission(request):
+            buttons = self.BUTTONS.get(order.status, ())
+        context = {**(extra_context or {}), "order_actions": buttons}
+        return super().change_view(request, object_id, form_url, context)
 
     def has_change_status_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backoffice.change_order_status")

@@ -14,7 +14,9 @@ from typing import Any
 
 from apps.django_app.backoffice import errors
 
-ROLE = "backoffice"
+NAME = ROLE = "backoffice"
+# Where the shared tables live; the models name them unqualified (found via search_path).
+SHARED_NAMESPACE = "shop"
 
 # What the back office writes (its role's grants must allow it).
 WRITES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -31,7 +33,8 @@ WRITES: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def describe() -> dict[str, Any]:
-    """Tables, columns (type, null, foreign key), primary keys, writes, relied-on names."""
+    """The ``mergepoint.consumers`` description (name, role, reads, writes, constraints,
+    rules), plus ``tables``: per model, its columns with foreign keys and primary key."""
     from django.db import connections
 
     from apps.django_app.backoffice.models import SHARED_MODELS
@@ -56,12 +59,22 @@ def describe() -> dict[str, Any]:
             "primary_key": [f.column for f in model._meta.pk_fields],
         }
     return {
-        "consumer": "backoffice",
+        "name": NAME,
         "role": ROLE,
-        "tables": tables,
-        "writes": {table: {k: list(v) for k, v in w.items()} for table, w in WRITES.items()},
-        "rules": list(errors.RULES),
+        "reads": {
+            f"{SHARED_NAMESPACE}.{table}": {
+                column: {"type": spec["type"], "nullable": spec["null"]}
+                for column, spec in t["columns"].items()
+            }
+            for table, t in tables.items()
+        },
+        "writes": {
+            f"{SHARED_NAMESPACE}.{table}": {k: list(v) for k, v in w.items()}
+            for table, w in WRITES.items()
+        },
         "constraints": sorted(errors.CONSTRAINTS),
+        "rules": list(errors.RULES),
+        "tables": tables,
     }
 
 
