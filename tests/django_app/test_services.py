@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.django_app.backoffice import services
 from apps.django_app.backoffice.errors import (
@@ -141,3 +141,21 @@ def test_create_product_starts_at_zero_and_maps_a_duplicate_sku(shop):
     with pytest.raises(BackofficeError) as raised:
         services.create_product(Product(sku=existing.sku, name="Dup", price_cents=5))
     assert raised.value.code == "uq_products_sku"
+
+
+def test_a_row_locked_too_long_is_a_domain_error_not_a_500(shop, session_db):
+    """Someone holds the order (a slow storefront transaction): the role's lock_timeout
+    ends the wait, and staff are told to try again."""
+    pid = shop.product(stock=2)
+    order = Order.objects.get(pk=shop.order({pid: 1}))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '200ms'")
+    with session_db.connect("storefront") as holder:
+        holder.execute("SELECT 1 FROM shop.orders WHERE id = %s FOR UPDATE", [order.pk])
+        with pytest.raises(BackofficeError) as raised:
+            services.mark_paid(order)
+        holder.rollback()
+    assert raised.value.code == "lock_not_available"
+    assert "try again" in str(raised.value)
+    services.mark_paid(order)  # the test's transaction is still usable: the savepoint rolled back
+    assert order.status == "paid"

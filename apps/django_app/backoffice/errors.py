@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 
 # Rule names raised by the shared schema's triggers (SQLSTATE 23514, message = name).
 RULES = (
@@ -43,6 +43,14 @@ MESSAGES = {
     "order_lines_are_immutable": "order lines cannot be changed; cancel the order instead",
     "order_is_final": "the order is already final (shipped or cancelled)",
     "invalid_status_transition": "that status change is not allowed",
+}
+
+# Transient refusals (a lock held too long, a timeout, a deadlock): worth a retry.
+BUSY_SQLSTATES = {
+    "55P03": "lock_not_available",
+    "57014": "query_canceled",
+    "40001": "serialization_failure",
+    "40P01": "deadlock_detected",
 }
 
 _PAIR = re.compile(r"(\w+)=(\S+)")
@@ -84,4 +92,17 @@ def from_integrity_error(exc: IntegrityError) -> BackofficeError | None:
     constraint = diag.constraint_name or ""
     if constraint in CONSTRAINTS:
         return BackofficeError(CONSTRAINTS[constraint], code=constraint, details=details)
+    return None
+
+
+def from_database_error(exc: DatabaseError) -> BackofficeError | None:
+    """A rule, a constraint, or a transient refusal as a domain error, else None."""
+    if isinstance(exc, IntegrityError):
+        return from_integrity_error(exc)
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate in BUSY_SQLSTATES:
+        return BackofficeError(
+            "the database is busy with the same rows right now; try again in a moment",
+            code=BUSY_SQLSTATES[sqlstate],
+        )
     return None

@@ -3,21 +3,22 @@
 Each action is one transaction and, for orders, one conditional UPDATE: the database
 enforces the rules (status only forward, stock as the ledger's projection, stock
 returned on cancel), so a race lost to the storefront shows up as zero rows updated or
-a named rule error, which becomes a ``BackofficeError`` with a sentence for staff.
+a named rule error, which becomes a ``BackofficeError`` with a sentence for staff (as
+does a lock held too long by someone else: the role has a lock_timeout).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from apps.django_app.backoffice.errors import (
     BackofficeError,
     InvalidQuantity,
     InvalidTransition,
     ReadOnlyField,
-    from_integrity_error,
+    from_database_error,
 )
 from apps.django_app.backoffice.models import (
     MovementReason,
@@ -39,8 +40,9 @@ def staff_actor(username: str) -> str:
     return f"backoffice:{username}"
 
 
-def _database_error(exc: IntegrityError) -> BackofficeError:
-    error = from_integrity_error(exc)
+def _database_error(exc: DatabaseError) -> BackofficeError:
+    """The domain error for what the database refused; anything else is a bug: re-raised."""
+    error = from_database_error(exc)
     if error is None:
         raise exc
     return error
@@ -68,7 +70,7 @@ def restock(product: Product, quantity: int, actor: str) -> StockMovement:
             movement = StockMovement.objects.create(
                 product=product, delta=quantity, reason=MovementReason.RESTOCK
             )
-    except IntegrityError as exc:
+    except DatabaseError as exc:
         raise _database_error(exc) from exc
     product.refresh_from_db(fields=["stock", "updated_at"])
     return movement
@@ -87,7 +89,7 @@ def _move(order: Order, to: OrderStatus) -> Order:
     try:
         with transaction.atomic():
             moved = Order.objects.filter(pk=order.pk, status__in=allowed).update(status=to)
-    except IntegrityError as exc:
+    except DatabaseError as exc:
         raise _database_error(exc) from exc
     if moved == 0:
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
@@ -121,7 +123,7 @@ def create_product(product: Product) -> Product:
     try:
         with transaction.atomic():
             product.save(force_insert=True)
-    except IntegrityError as exc:
+    except DatabaseError as exc:
         raise _database_error(exc) from exc
     return product
 
@@ -139,7 +141,7 @@ def update_product(product: Product, changed_fields: Iterable[str]) -> Product:
     try:
         with transaction.atomic():
             product.save(update_fields=fields)
-    except IntegrityError as exc:
+    except DatabaseError as exc:
         raise _database_error(exc) from exc
     product.refresh_from_db(fields=["stock", "updated_at"])
     return product
