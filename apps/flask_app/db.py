@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.engine import make_url
 
 from apps.flask_app.errors import ConfigError
@@ -25,10 +25,15 @@ def connection() -> sa.Connection:
     """The request's connection, opened on first use and closed when the request ends.
 
     Authentication and the view share it, so a request is one pool checkout and its
-    token lookup is part of the business action's transaction.
+    token lookup is part of the business action's transaction. GET requests only read,
+    each query on its own (autocommit), which saves two round trips per request.
     """
     if "db" not in g:
-        g.db = engine().connect()
+        conn = engine().connect()
+        if request.method in ("GET", "HEAD"):
+            # Reads are single statements (or immutable lines): no BEGIN/ROLLBACK needed.
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        g.db = conn
     return g.db
 
 

@@ -74,7 +74,7 @@ class OrderCreate(Request):
 
 
 class ProductQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")  # a typo (?limt=5) is a 422, not ignored
 
     q: str | None = Field(
         None,
@@ -89,7 +89,7 @@ class ProductQuery(BaseModel):
 
 
 class OrderQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")  # a typo (?limt=5) is a 422, not ignored
 
     after: int | None = Field(None, ge=1, description="the `next` of the previous page")
     limit: int = Field(20, ge=1, le=MAX_PAGE)

@@ -118,9 +118,14 @@ def actor(customer_id: int) -> str:
     return f"storefront:customer:{customer_id}"
 
 
+# Transaction-local (is_local true): the ledger rows the database writes carry who acted.
+_set_actor_stmt = sa.select(
+    sa.func.set_config("mergepoint.actor", sa.bindparam("actor", type_=sa.Text), sa.true())
+)
+
+
 def _set_actor(conn: sa.Connection, customer_id: int) -> None:
-    # Transaction-local: the ledger rows the database writes carry who acted.
-    conn.execute(sa.select(sa.func.set_config("mergepoint.actor", actor(customer_id), True)))
+    conn.execute(_set_actor_stmt, {"actor": actor(customer_id)})
 
 
 def request_hash(lines: Sequence[OrderLineIn]) -> str:

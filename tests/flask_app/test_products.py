@@ -80,6 +80,7 @@ def test_a_full_last_page_says_there_is_no_next(client, catalog):
         ("q=" + "x" * 101, "q"),
         ("q=%00", "q"),
         ("after=" + "A" * 65, "after"),
+        ("limt=5", "limt"),
     ],
 )
 def test_bad_query_is_422_naming_the_parameter(client, query, field):
