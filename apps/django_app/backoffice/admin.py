@@ -17,6 +17,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -124,6 +125,8 @@ class ProductAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = ("stock", "created_at", "updated_at")
     change_form_template = "admin/backoffice/product/change_form.html"
+    # The columns are `text`; a SKU or a name is still one line.
+    formfield_overrides = {models.TextField: {"widget": forms.TextInput(attrs={"size": 60})}}
 
     @admin.display(description="price", ordering="price_cents")
     def price(self, obj: Product) -> str:
