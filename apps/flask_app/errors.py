@@ -6,12 +6,13 @@ clients branch on ``code`` (stable), people read ``message``.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import click
 import sqlalchemy as sa
-from flask import Flask, Response, json, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 try:  # gunicorn prints an AppImportError as one line and stops, instead of a traceback.
