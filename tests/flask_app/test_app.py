@@ -57,7 +57,10 @@ def test_the_environment_variable_is_read(monkeypatch, fresh_db):
     [
         [sys.executable, "-m", "flask", "--app", "apps.flask_app", "run"],
         [sys.executable, "-m", "flask", "--app", "apps.flask_app", "db", "upgrade"],
-        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "apps.flask_app:create_app()"],
+        [
+            *(sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--no-control-socket"),
+            "apps.flask_app:create_app()",
+        ],
     ],
     ids=["flask-run", "flask-db-upgrade", "gunicorn"],
 )

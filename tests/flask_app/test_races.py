@@ -172,3 +172,13 @@ def test_a_retry_waiting_on_the_same_key_follows_the_first_attempt(
         assert response.get_json()["id"] != first_id
     assert catalog.count("orders") == 1
     assert catalog.stock(tea) == 8
+
+
+def test_concurrent_registrations_with_one_email_make_one_customer(app, catalog):
+    def register(i: int):
+        email = "Ada@Example.com" if i % 2 else "ada@example.com"
+        return app.test_client().post("/api/customers", json={"email": email, "name": "Ada"})
+
+    results = race(10, register)
+    assert statuses(results) == {201: 1, 409: 9}
+    assert (catalog.count("customers"), catalog.count("api_tokens")) == (1, 1)
