@@ -82,7 +82,7 @@ def report(name: str, title: str, columns: list[str], rows: list[list[Any]], dat
         table.add_column(column, justify="right" if column != columns[0] else "left")
     for row in rows:
         table.add_row(*[str(v) for v in row])
-    Console().print(table)
+    Console(width=120).print(table)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {
