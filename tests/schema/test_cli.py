@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -129,3 +130,38 @@ def test_the_installed_console_script_runs(fresh_db):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == migrations.head()
+
+
+@pytest.mark.slow
+def test_embedded_server_start_status_url_env_stop(tmp_path):
+    """Without MERGEPOINT_DATABASE_URL the commands run a private server in the data dir."""
+    env = {"MERGEPOINT_DATABASE_URL": None, "MERGEPOINT_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), env=env)
+
+    try:
+        started = run("db", "start")
+        assert started.exit_code == 0, started.output
+        assert started.output.startswith("started: postgresql://mergepoint@/mergepoint?host=")
+        assert run("db", "start").output.startswith("already running: ")
+        status = run("db", "status")
+        assert status.exit_code == 0
+        assert "embedded: running" in status.output and "PostgreSQL 1" in status.output
+        url = run("db", "url").output.strip()
+        with psycopg.connect(url) as conn:  # a non-superuser owner with CREATEROLE, CREATEDB
+            row = conn.execute(
+                "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
+                " WHERE rolname = current_user"
+            ).fetchone()
+        assert row == (False, True, True)
+        assert run("migrate").exit_code == 0
+        exports = run("env").output
+        assert "export STOREFRONT_DATABASE_URL=" in exports
+    finally:
+        stopped = run("db", "stop")
+    assert stopped.output.strip() == "stopped"
+    status = run("db", "status")
+    assert status.exit_code == 3 and "embedded: not running" in status.output
+    assert run("db", "stop").output.startswith("not running")
