@@ -101,9 +101,6 @@ class Server:
         return f"{self.prefix}template"
 
 
-_server: Server | None = None
-
-
 def _start() -> Server:
     url = os.environ.get(ENV_TEST_URL)
     handle = None
@@ -166,21 +163,22 @@ def _teardown(server: Server) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config, parser, args):  # type: ignore[no-untyped-def]
-    global _server
     if early_config.known_args_namespace.help or early_config.known_args_namespace.version:
         return (yield)
     # Keep the session's servers and secrets away from the user's own .mergepoint/.
-    os.environ.setdefault("MERGEPOINT_DATA_DIR", tempfile.mkdtemp(prefix="mergepoint-test-"))
+    scratch = tempfile.TemporaryDirectory(prefix="mergepoint-test-")
+    early_config.add_cleanup(scratch.cleanup)
+    os.environ.setdefault("MERGEPOINT_DATA_DIR", scratch.name)
     os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-test-key-" + secrets.token_hex(8))
-    _server = _start()
+    server = _start()
     try:
-        _build_template(_server)
-        session = _server.clone(f"{_server.prefix}session", _server.template)
+        _build_template(server)
+        session = server.clone(f"{server.prefix}session", server.template)
     except BaseException:
-        _teardown(_server)
+        _teardown(server)
         raise
     os.environ.update(session.env())
-    early_config.stash[SERVER_KEY] = _server
+    early_config.stash[SERVER_KEY] = server
     early_config.stash[SESSION_KEY] = session
     return (yield)
 
