@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,9 +17,30 @@ from apps.flask_app.db import EXTENSION
 
 
 @pytest.fixture
-def app_config(fresh_db) -> dict[str, object]:
+def database(fresh_db):
+    """fresh_db, dropped only once the app roles' connections have really gone.
+
+    The harness drops a clone as its owner, who may not terminate the storefront role's
+    backends; a backend still exiting after its connection closed would fail that DROP.
+    Everything here that connects depends on this fixture, so it is torn down last.
+    """
+    yield fresh_db
+    deadline = time.monotonic() + 10
+    with fresh_db.connect(autocommit=True) as conn:
+        while (
+            conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND usename <> current_user"
+            ).fetchone()[0]
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def app_config(database) -> dict[str, object]:
     """create_app's config; race tests raise the pool size."""
-    return {"DATABASE_URL": fresh_db.url("storefront"), "TESTING": True}
+    return {"DATABASE_URL": database.url("storefront"), "TESTING": True}
 
 
 @pytest.fixture
@@ -36,9 +58,9 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def owner(fresh_db) -> Iterator[psycopg.Connection]:
+def owner(database) -> Iterator[psycopg.Connection]:
     """The owner's autocommit connection: seeds data and checks what the app wrote."""
-    with fresh_db.connect(autocommit=True) as conn:
+    with database.connect(autocommit=True) as conn:
         yield conn
 
 
@@ -107,9 +129,9 @@ class Catalog:
 
 
 @pytest.fixture
-def as_storefront(fresh_db) -> Iterator[psycopg.Connection]:
+def as_storefront(database) -> Iterator[psycopg.Connection]:
     """An autocommit connection as the storefront role (it owns the storefront namespace)."""
-    with fresh_db.connect("storefront", autocommit=True) as conn:
+    with database.connect("storefront", autocommit=True) as conn:
         yield conn
 
 

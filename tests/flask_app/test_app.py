@@ -39,8 +39,8 @@ def test_a_url_that_is_not_postgresql_is_refused(url):
         create_app({"DATABASE_URL": url})
 
 
-def test_the_environment_variable_is_read(monkeypatch, fresh_db):
-    monkeypatch.setenv("STOREFRONT_DATABASE_URL", fresh_db.url("storefront"))
+def test_the_environment_variable_is_read(monkeypatch, database):
+    monkeypatch.setenv("STOREFRONT_DATABASE_URL", database.url("storefront"))
     app = create_app()
     try:
         engine = app.extensions[EXTENSION]
@@ -76,8 +76,8 @@ def test_missing_url_at_the_command_line_is_one_line_without_traceback(argv):
 
 
 @pytest.mark.slow
-def test_db_upgrade_runs_with_only_the_storefront_url(fresh_db):
-    env = env_without_urls(STOREFRONT_DATABASE_URL=fresh_db.url("storefront"))
+def test_db_upgrade_runs_with_only_the_storefront_url(database):
+    env = env_without_urls(STOREFRONT_DATABASE_URL=database.url("storefront"))
     env.pop("MERGEPOINT_ROLE_PREFIX", None)
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "apps.flask_app", "db", "upgrade"],

@@ -16,11 +16,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def app_config(fresh_db) -> dict[str, object]:
+def app_config(database) -> dict[str, object]:
     # Enough connections for the threads to overlap in the database, within a shared
     # server's max_connections.
     return {
-        "DATABASE_URL": fresh_db.url("storefront"),
+        "DATABASE_URL": database.url("storefront"),
         "POOL_SIZE": 5,
         "POOL_MAX_OVERFLOW": 25,
         "POOL_TIMEOUT": 30,
@@ -126,7 +126,7 @@ def test_a_token_never_reaches_another_customers_orders_under_load(app, register
 
 @pytest.mark.parametrize("winner_commits", [True, False])
 def test_a_retry_waiting_on_the_same_key_follows_the_first_attempt(
-    app, fresh_db, alice, catalog, winner_commits
+    app, database, alice, catalog, winner_commits
 ):
     """Deterministic form of the retry race: the first attempt holds its uncommitted order
     (and so the key's unique index entry) while the retry arrives. The retry waits; if the
@@ -135,7 +135,7 @@ def test_a_retry_waiting_on_the_same_key_follows_the_first_attempt(
     body = {"lines": [{"sku": "TEA-1", "quantity": 2}]}
     headers = {**alice.headers, "Idempotency-Key": "k-1"}
     digest = shop.request_hash([OrderLineIn(sku="TEA-1", quantity=2)])
-    with fresh_db.connect("storefront") as first:
+    with database.connect("storefront") as first:
         first_id = first.execute(
             "INSERT INTO shop.orders (customer_id, idempotency_key, request_hash)"
             " VALUES (%s, %s, %s) RETURNING id",
