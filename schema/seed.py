@@ -190,21 +190,19 @@ def start_of_today() -> datetime:
 # --------------------------------------------------------------------------------------------
 
 
-class _Timestamps:
-    """Epoch seconds -> COPY text for timestamptz, fast (day strings cached)."""
+def _timestamps() -> Callable[[int], str]:
+    """Epoch seconds -> COPY text for timestamptz, fast (day and time-of-day strings cached)."""
+    time_of_day = [f" {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00" for s in range(DAY)]
+    days: dict[int, str] = {}
 
-    def __init__(self) -> None:
-        self.time_of_day = [
-            f" {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00" for s in range(DAY)
-        ]
-        self.days: dict[int, str] = {}
-
-    def __call__(self, t: int) -> str:
+    def text(t: int) -> str:
         day, second = divmod(t, DAY)
-        text = self.days.get(day)
-        if text is None:
-            text = self.days[day] = datetime.fromtimestamp(day * DAY, UTC).strftime("%Y-%m-%d")
-        return text + self.time_of_day[second]
+        date = days.get(day)
+        if date is None:
+            date = days[day] = datetime.fromtimestamp(day * DAY, UTC).strftime("%Y-%m-%d")
+        return date + time_of_day[second]
+
+    return text
 
 
 def _slug(name: str) -> str:
@@ -221,7 +219,7 @@ def customer_chunks(plan: Plan) -> Iterator[tuple[str, int]]:
     """(COPY text, rows) for customers; created before the order window, ids in time order."""
     rng = _rng(plan, "customers")
     rnd = rng.random
-    ts = _Timestamps()
+    ts = _timestamps()
     firsts = [(n, _slug(n)) for n in FIRST_NAMES]
     lasts = [(n, _slug(n)) for n in LAST_NAMES]
     n = plan.customers
@@ -301,7 +299,7 @@ def order_batches(
     """
     rng = _rng(plan, "orders")
     rnd = rng.random
-    ts = _Timestamps()
+    ts = _timestamps()
     n = plan.orders
     now = plan.now
     span = ORDER_WINDOW_DAYS * DAY
@@ -353,14 +351,18 @@ def order_batches(
         movements.clear()
         return done
 
+    forced_from = n - len(LAST_STATUSES)  # the last orders cover every status
+    older, recent, newest = (shares for _limit, shares in STATUS_BY_AGE[::-1])
+    recent_from, newest_from = now - STATUS_BY_AGE[1][0], now - STATUS_BY_AGE[0][0]
     for i in range(n):
         oid = first_oid + i
         placed = start + int(span * (i + rnd()) / n)
-        cancel_movements(placed)
-        if n - i <= len(LAST_STATUSES):
-            status = LAST_STATUSES[len(LAST_STATUSES) - (n - i)]
+        if pending_cancels and pending_cancels[0][0] <= placed:
+            cancel_movements(placed)
+        if i >= forced_from:
+            status = LAST_STATUSES[i - forced_from]
         else:
-            shares = _status_shares(now - placed)
+            shares = newest if placed >= newest_from else recent if placed >= recent_from else older
             r = rnd()
             status = (
                 "placed" if r < shares[0] else "paid" if r < shares[1]
@@ -371,26 +373,30 @@ def order_batches(
         updated = min(now, placed + low + int(rnd() * (high - low))) if high else placed
         r = rnd()
         k = 1 if r < 0.45 else 2 if r < 0.75 else 3 if r < 0.92 else 4
-        if k > most_lines:
-            k = most_lines
-        chosen: set[int] = set()
-        while len(chosen) < k:
-            chosen.add(bisect(popularity, rnd() * total_weight, 0, last_index))
+        if k == 1:
+            chosen = [bisect(popularity, rnd() * total_weight, 0, last_index)]
+        else:
+            if k > most_lines:
+                k = most_lines
+            distinct: set[int] = set()
+            while len(distinct) < k:
+                distinct.add(bisect(popularity, rnd() * total_weight, 0, last_index))
+            chosen = sorted(distinct)
         placed_text = ts(placed)
+        sale_tail = f"\tsale\t{oid}\t{ACTOR}\t{placed_text}\n"
         total = 0
         items = []
-        for index in sorted(chosen):
+        for index in chosen:
             r = rnd()
             quantity = 1 if r < 0.72 else 2 if r < 0.92 else 3 if r < 0.98 else 4
             price = prices[index]
             total += quantity * price
             sold[index] += quantity
-            if placed > last_moved[index]:
-                last_moved[index] = placed
+            last_moved[index] = placed  # orders come in placed_at order
             pid = first_pid + index
             lines.append(f"{oid}\t{pid}\t{quantity}\t{price}\n")
             mid += 1
-            movements.append(f"{mid}\t{pid}\t{-quantity}\tsale\t{oid}\t{ACTOR}\t{placed_text}\n")
+            movements.append(f"{mid}\t{pid}\t{-quantity}{sale_tail}")
             items.append((index, quantity))
         if status == "cancelled":
             heapq.heappush(pending_cancels, (updated, oid, items))
@@ -424,7 +430,7 @@ def restock_amounts(plan: Plan, tally: Tally) -> list[int]:
 
 
 def restock_rows(plan: Plan, catalog: Catalog, amounts: list[int]) -> str:
-    ts = _Timestamps()
+    ts = _timestamps()
     first_pid, first_mid = plan.first_product_id, plan.first_movement_id
     return "".join(
         f"{first_mid + i}\t{first_pid + i}\t{amount}\trestock\t\\N\t{ACTOR}"
@@ -435,7 +441,7 @@ def restock_rows(plan: Plan, catalog: Catalog, amounts: list[int]) -> str:
 
 def product_rows(plan: Plan, catalog: Catalog, amounts: list[int], tally: Tally) -> str:
     """Products with stock = restock - sold + returned (the sum of their movements)."""
-    ts = _Timestamps()
+    ts = _timestamps()
     out = []
     for i, amount in enumerate(amounts):
         stock = amount - tally.sold[i] + tally.returned[i]
