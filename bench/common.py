@@ -43,10 +43,7 @@ def scratch_database(label: str) -> Iterator[str]:
         roles.reconcile(url, PREFIX)
         yield url
     finally:
-        with db.connect(owner, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        db.drop_database(owner, name, PREFIX)
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection:

@@ -222,7 +222,7 @@ def vet_migration(
     from psycopg import sql
 
     from schema import migrations, roles
-    from schema.db import with_dbname
+    from schema.db import drop_database, with_dbname
 
     scratch = f"mergepoint_vet_{secrets.token_hex(4)}"
     with connect(url, autocommit=True) as conn:
@@ -233,7 +233,4 @@ def vet_migration(
         roles.reconcile(scratch_url, prefix)
         return check(scratch_url, prefix, descriptions)
     finally:
-        with connect(url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-            )
+        drop_database(url, scratch, prefix)

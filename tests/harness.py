@@ -22,7 +22,15 @@ import pytest
 from psycopg import sql
 
 from schema import embedded, migrations, roles, stack
-from schema.db import ROLE_URL_VARS, role_urls, to_libpq, url_params, with_dbname, with_user
+from schema.db import (
+    ROLE_URL_VARS,
+    drop_database,
+    role_urls,
+    to_libpq,
+    url_params,
+    with_dbname,
+    with_user,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_TEST_URL = "MERGEPOINT_TEST_DATABASE_URL"
@@ -83,16 +91,7 @@ class Server:
         return Database(name, with_dbname(self.owner_url, name), self.prefix)
 
     def drop(self, name: str) -> None:
-        with self.admin() as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                [name],
-            )
-        with self.owner_conn() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(self.owner_url, name, self.prefix)
         if name in self.databases:
             self.databases.remove(name)
 
