@@ -47,6 +47,8 @@ import click
 import psycopg
 from psycopg import sql
 
+from schema import db
+from schema.db import one_line
 from schema.errors import MergepointError
 from schema.tables import ORDER_STATUSES, SHOP
 
@@ -716,6 +718,8 @@ def seed_shop(
             "seeding needs the owner's connection (MERGEPOINT_DATABASE_URL):"
             f" {exc.diag.message_primary}"
         ) from exc
+    except psycopg.Error as exc:
+        raise MergepointError(f"seeding failed, nothing was written: {one_line(exc)}") from exc
     return SeedReport(
         customers=customers,
         products=products,
@@ -850,8 +854,6 @@ def seed_command(customers: int, products: int, orders: int, seed_value: int, ap
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from schema import db
 
     validate_sizes(customers, products, orders)
     url = db.owner_url()

@@ -350,6 +350,16 @@ def test_a_busy_shop_fails_cleanly_instead_of_waiting(fresh_db):
         reader.close()
 
 
+@pytest.mark.parametrize("role", ["storefront", "backoffice", "reporting"])
+def test_only_the_owner_may_seed(fresh_db, role):
+    says = "seeding needs the owner's connection.*permission denied"
+    with fresh_db.connect(role) as conn, pytest.raises(MergepointError, match=says) as refused:
+        seed_shop(conn, **SIZES, now=NOW)
+    assert "\n" not in str(refused.value)
+    with fresh_db.connect() as owner:
+        assert row_counts(owner) == dict.fromkeys(SHOP_TABLES, 0)
+
+
 @pytest.mark.parametrize(
     "sizes",
     [
