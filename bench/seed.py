@@ -13,7 +13,7 @@ so every contender loads exactly the same rows into a fresh, migrated database:
                   ANALYZE.
 
     python -m bench.seed                     # 200k orders (20k customers, 5k products)
-    python -m bench.seed --orders 1000000    # the 1M figure
+    python -m bench.seed --orders 1000000    # the 1M figure (about 3 minutes, baseline included)
     python -m bench.seed --repeat 3          # median of 3 runs each (noisy machines)
 
 Results: bench/results/seed.json. Uses MERGEPOINT_DATABASE_URL's server or the embedded one.
