@@ -138,15 +138,30 @@ def resolve_target(revision: str) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head", *, timeout: str | None = None) -> None:
-    command.upgrade(
-        make_config(url, lock_timeout=lock_timeout_or_default(timeout)), resolve_revision(revision)
-    )
+    timeout = lock_timeout_or_default(timeout)
+    with _lock_not_granted_explained(timeout):
+        command.upgrade(make_config(url, lock_timeout=timeout), resolve_revision(revision))
 
 
 def downgrade(url: str, revision: str, *, timeout: str | None = None) -> None:
-    command.downgrade(
-        make_config(url, lock_timeout=lock_timeout_or_default(timeout)), resolve_revision(revision)
-    )
+    timeout = lock_timeout_or_default(timeout)
+    with _lock_not_granted_explained(timeout):
+        command.downgrade(make_config(url, lock_timeout=timeout), resolve_revision(revision))
+
+
+@contextmanager
+def _lock_not_granted_explained(timeout: str) -> Iterator[None]:
+    """DDL that waited its whole lock_timeout: say so, and what to do (all was rolled back)."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise MergepointError(
+            f"a table the migration changes stayed locked by others for {timeout}"
+            " (lock timeout), so nothing was applied; run it again when they are done,"
+            " or wait longer with --lock-timeout / MERGEPOINT_LOCK_TIMEOUT"
+        ) from exc
 
 
 def offline_sql(url: str | None, revision: str = "head", *, start: str | None = None) -> str:

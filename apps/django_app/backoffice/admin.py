@@ -303,7 +303,7 @@ class OrderAdmin(ReadOnlyAdmin):
             return queryset, False
         return queryset.filter(customer__in=customers_matching(term).values("pk")), False
 
-    def _move(self, request, queryset, service: Callable[[Order], Order], verb: str) -> None:
+    def _move(self, request, queryset, service: Callable[[Order, str], Order], verb: str) -> None:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: ACTION_LIMIT + 1])
         if len(ids) > ACTION_LIMIT:
             self.message_user(
@@ -311,9 +311,10 @@ class OrderAdmin(ReadOnlyAdmin):
             )
             return
         done = 0
+        actor = services.staff_actor(request.user.get_username())
         for order in Order.objects.filter(pk__in=ids).order_by("pk"):
             try:
-                service(order)
+                service(order, actor)
             except BackofficeError as exc:
                 self.message_user(
                     request, f"Order #{order.pk} could not be {verb}: {exc}.", messages.WARNING

@@ -84,10 +84,12 @@ TRANSITIONS = {
 }
 
 
-def _move(order: Order, to: OrderStatus) -> Order:
+def _move(order: Order, to: OrderStatus, actor: str | None = None) -> Order:
     allowed = TRANSITIONS[to]
     try:
         with transaction.atomic():
+            if actor is not None:  # the cancel movements the database writes name who acted
+                _set_actor(actor)
             moved = Order.objects.filter(pk=order.pk, status__in=allowed).update(status=to)
     except DatabaseError as exc:
         raise _database_error(exc) from exc
@@ -103,19 +105,23 @@ def _move(order: Order, to: OrderStatus) -> Order:
     return order
 
 
-def mark_paid(order: Order) -> Order:
+def mark_paid(order: Order, actor: str | None = None) -> Order:
     """placed -> paid."""
-    return _move(order, OrderStatus.PAID)
+    return _move(order, OrderStatus.PAID, actor)
 
 
-def ship(order: Order) -> Order:
+def ship(order: Order, actor: str | None = None) -> Order:
     """paid -> shipped."""
-    return _move(order, OrderStatus.SHIPPED)
+    return _move(order, OrderStatus.SHIPPED, actor)
 
 
-def cancel(order: Order) -> Order:
-    """placed|paid -> cancelled; the database returns each line's stock, once."""
-    return _move(order, OrderStatus.CANCELLED)
+def cancel(order: Order, actor: str | None = None) -> Order:
+    """placed|paid -> cancelled; the database returns each line's stock, once.
+
+    ``actor`` (``staff_actor(username)``) is recorded on those ``cancel`` movements;
+    without it they carry the back office role's name.
+    """
+    return _move(order, OrderStatus.CANCELLED, actor)
 
 
 def create_product(product: Product) -> Product:
