@@ -147,25 +147,25 @@ def drop_database(url: str, name: str, prefix: str) -> None:
     """Drop database ``name`` (as ``url``'s role, its owner), ending every session in it.
 
     The owner may not signal other roles' backends, but it may SET ROLE to each app role
-    (it is their member with SET), and a role may end its own sessions; waiting for each
-    to be gone means DROP ... WITH (FORCE) then finds only the owner's own, if any.
+    (it is their member with SET), and a role may end its own sessions: each is ended and
+    waited for. A plain DROP then also stops an autovacuum worker by itself, where
+    ``WITH (FORCE)`` would try to signal it and be refused.
     """
     from psycopg import sql
 
+    end_sessions = (
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+        " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()"
+    )
     with connect(url, autocommit=True) as conn:
+        conn.execute(end_sessions, [name])
         for role in APP_ROLES:
             try:
                 conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(prefix + role)))
             except psycopg.Error:
                 continue  # no such role, or not the owner's: nothing of it to end
             try:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-                    " WHERE datname = %s AND usename = current_user",
-                    [name],
-                )
+                conn.execute(end_sessions, [name])
             finally:
                 conn.execute("RESET ROLE")
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
