@@ -5,7 +5,7 @@
 --   of all orders and their value.
 -- param: date_from date = today-29  First day, e.g. 2026-11-01 or today-6.
 -- param: date_to date = today  Last day (included), e.g. 2026-11-30 or today.
--- param: tz text = UTC  Time zone the days are counted in, e.g. Europe/Paris.
+-- param: tz timezone = UTC  Time zone the days are counted in, e.g. Europe/Paris.
 -- example: mergepoint report run order_status_funnel --param date_from=2026-01-01 --format json
 WITH statuses (status, step) AS (
     VALUES ('placed', 1), ('paid', 2), ('shipped', 3), ('cancelled', 4)

@@ -5,25 +5,34 @@ A report declares each parameter in its header, e.g.::
     -- param: limit int(1..10000) = 10  How many products to list, e.g. 20.
 
 Types: ``int`` (optionally bounded, ``int(1..)``, ``int(..100)``), ``date`` (ISO
-``2026-11-30``, ``today``, ``today-6``), ``text`` and ``bool`` (true/false, yes/no,
-on/off, 1/0). Values are always bound as parameters, never formatted into SQL: parsing only
+``2026-11-30``, ``today``, ``today-6``), ``text``, ``bool`` (true/false, yes/no,
+on/off, 1/0) and ``timezone`` (an IANA name such as ``Europe/Paris``: PostgreSQL would
+also take strings like ``abc+1`` as POSIX zones and silently shift the days). Values are
+always bound as parameters, never formatted into SQL: parsing only
 decides which Python object the driver receives.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from schema.errors import MergepointError
 
-TYPES = ("int", "date", "text", "bool")
+TYPES = ("int", "date", "text", "bool", "timezone")
 MAX_TEXT = 1000
 
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
 _FALSE = {"false", "f", "no", "n", "off", "0"}
 _RELATIVE_DATE = re.compile(r"^today\s*(?:(?P<sign>[+-])\s*(?P<days>\d{1,5}))?$")
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones() | {"UTC"})
 
 
 class ParameterError(MergepointError):
@@ -60,6 +69,8 @@ class Param:
             return "date (YYYY-MM-DD, today or today-N)"
         if self.type == "bool":
             return "bool (true or false)"
+        if self.type == "timezone":
+            return "time zone (an IANA name such as UTC or Europe/Paris)"
         return "text"
 
     @property
@@ -73,7 +84,7 @@ class Param:
 
     def value(self, given: object, today: date) -> object:
         """The Python value to bind: ``given`` parsed if it is text, checked if it is typed."""
-        if isinstance(given, str) and self.type != "text":
+        if isinstance(given, str) and self.type not in ("text", "timezone"):
             return self._parse(given.strip(), today)
         return self._check(given)
 
@@ -131,6 +142,10 @@ class Param:
                     f"parameter {self.name}: expected text of at most {MAX_TEXT} characters"
                     " without NUL bytes"
                 )
+            return value
+        if self.type == "timezone":
+            if not isinstance(value, str) or value not in _timezones():
+                raise self._error(value)
             return value
         raise AssertionError(f"unknown parameter type {self.type}")  # pragma: no cover
 

@@ -5,7 +5,7 @@
 --   counted apart and left out of the sales. Days are calendar days in the time zone tz.
 -- param: date_from date = today-29  First day, e.g. 2026-11-01 or today-6.
 -- param: date_to date = today  Last day (included), e.g. 2026-11-30 or today.
--- param: tz text = UTC  Time zone the days are counted in, e.g. Europe/Paris.
+-- param: tz timezone = UTC  Time zone the days are counted in, e.g. Europe/Paris.
 -- example: mergepoint report run sales_by_day --param date_from=today-6 --format csv
 WITH days AS (
     SELECT d::date AS day

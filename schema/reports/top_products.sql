@@ -5,7 +5,7 @@
 -- param: limit int(1..10000) = 10  How many products to list, e.g. 20.
 -- param: date_from date = today-29  First day, e.g. 2026-11-01 or today-6.
 -- param: date_to date = today  Last day (included), e.g. 2026-11-30 or today.
--- param: tz text = UTC  Time zone the days are counted in, e.g. Europe/Paris.
+-- param: tz timezone = UTC  Time zone the days are counted in, e.g. Europe/Paris.
 -- example: mergepoint report run top_products --param limit=5 --param date_from=today-6
 SELECT p.id AS product_id,
        p.sku,

@@ -70,7 +70,7 @@ def test_run_as_json_and_csv(cli, small_shop):
     assert as_csv.output.splitlines()[1].endswith(",COF-1,Product COF-1,4,1600,2")
 
 
-def test_run_writes_to_a_file_only_when_the_report_succeeds(cli, small_shop, tmp_path):
+def test_run_writes_to_a_file_only_when_the_report_succeeds(cli, small_shop, tmp_path, reports_dir):
     out = tmp_path / "stock.csv"
     result = cli("run", "low_stock", "-p", "threshold=2", "-f", "csv", "--output", str(out))
     assert result.exit_code == 0, result.output
@@ -78,11 +78,15 @@ def test_run_writes_to_a_file_only_when_the_report_succeeds(cli, small_shop, tmp
     assert "1 row(s) written to" in result.stderr
     assert out.read_text().splitlines()[1].endswith(",TEA-2,Product TEA-2,2,true")
 
-    failed = tmp_path / "failed.csv"
-    bad = cli("run", "sales_by_day", "-p", "tz=Mars/Olympus", "--output", str(failed))
-    assert_one_line_error(
-        bad, 'report sales_by_day failed: time zone "Mars/Olympus" not recognized'
+    write_report(
+        reports_dir,
+        "broken",
+        "-- title: Broken\n-- description: Fails in the database, after binding.\n",
+        "SELECT 1 / (count(*) - count(*)) AS x FROM shop.products",
     )
+    failed = tmp_path / "failed.csv"
+    bad = cli("run", "broken", "--reports-dir", str(reports_dir), "--output", str(failed))
+    assert_one_line_error(bad, "report broken failed: division by zero")
     assert not failed.exists()
 
 
