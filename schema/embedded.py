@@ -87,6 +87,7 @@ def ensure_running(directory: Path, *, start: bool = True) -> Embedded:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             pgserver = _pgserver()
+            _forget(pgdata)  # a handle from before a stop would not start it again
             server = pgserver.get_server(pgdata, cleanup_mode=None)
             url = _superuser_url(server.get_postmaster_info().socket_dir)
         except Exception as exc:  # pgserver raises bare subprocess/OS errors
@@ -142,4 +143,16 @@ def stop(directory: Path) -> bool:
     pgserver = _pgserver()
     server = pgserver.get_server(pgdata, cleanup_mode=None)
     server.stop()
+    _forget(pgdata)
     return True
+
+
+def _forget(pgdata: Path) -> None:
+    """Drop pgserver's per-process cache of the handle for ``pgdata``.
+
+    ``get_server`` returns a cached handle without starting anything, so after a stop in
+    this process the next start would silently attach to nothing.
+    """
+    handle = _pgserver().PostgresServer._instances.get(pgdata.expanduser().resolve())
+    if handle is not None:
+        handle.cleanup()  # releases this process's claim and uncaches it (stops nothing here)

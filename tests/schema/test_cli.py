@@ -165,3 +165,20 @@ def test_embedded_server_start_status_url_env_stop(tmp_path):
     status = run("db", "status")
     assert status.exit_code == 3 and "embedded: not running" in status.output
     assert run("db", "stop").output.startswith("not running")
+
+
+@pytest.mark.slow
+def test_the_embedded_server_restarts_within_one_process(tmp_path):
+    from schema import embedded
+
+    directory = tmp_path / "data"
+    try:
+        first = embedded.ensure_running(directory)
+        assert first.started
+        assert embedded.stop(directory)
+        again = embedded.ensure_running(directory)  # the same process starts it again
+        assert again.started
+        with psycopg.connect(again.owner_url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        embedded.stop(directory)
