@@ -47,13 +47,9 @@ def app_env(role: str, url: str, base: Mapping[str, str] | None = None) -> dict[
     return env
 
 
-def run_app_migrations(
-    envs: Mapping[str, Mapping[str, str]], only: tuple[str, ...] | None = None
-) -> None:
-    """Run each app's own migrations (or those in ``only``) with that app's environment."""
+def run_app_migrations(envs: Mapping[str, Mapping[str, str]]) -> None:
+    """Run each app's own migrations, each with that app's environment (its own role)."""
     for migration in APP_MIGRATIONS:
-        if only is not None and migration.role not in only:
-            continue
         result = subprocess.run(
             migration.argv,
             cwd=ROOT,

@@ -134,12 +134,9 @@ def _build_template(server: Server) -> None:
     url = with_dbname(server.owner_url, server.template)
     migrations.upgrade(url)
     roles.reconcile(url, server.prefix)
-    # MERGEPOINT_TEST_APPS narrows the apps whose migrations the template gets (default: all).
-    only = os.environ.get("MERGEPOINT_TEST_APPS")
-    selected = None if only is None else tuple(a for a in only.split(",") if a)
     base = _app_base_env(server)
     envs = {role: stack.app_env(role, u, base) for role, u in role_urls(url, server.prefix).items()}
-    stack.run_app_migrations(envs, selected)
+    stack.run_app_migrations(envs)
 
 
 def _app_base_env(server: Server) -> dict[str, str]:
