@@ -2,6 +2,7 @@
 
     python -m bench.run            # the full figures (1M-order shops; ~10 min on 2 cores)
     python -m bench.run --quick    # small sizes, to see that everything runs (~2 min)
+    python -m bench.run triggers   # one (or a few); latest.* keeps the others' last results
 
 Each benchmark is its own module (``python -m bench.<name>``, see its docstring) and writes
 bench/results/<name>.json; this collects them with the headline ratios, each comparing our
@@ -35,7 +36,7 @@ def headline(name: str, data: dict[str, Any]) -> list[tuple[str, str]]:
     lines = [
         (key, str(value))
         for key, value in sorted(_flatten(data).items())
-        if any(part.startswith("ratio") or part == "large_over_small" for part in key.split("."))
+        if any(part.startswith(("ratio", "large_over_small")) for part in key.split("."))
     ]
     if name == "reports":
         for case in data.get("cases", []):
@@ -60,15 +61,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument(
+        "--collect", action="store_true", help="run nothing: rebuild latest.* from the results"
+    )
+    parser.add_argument(
         "only", nargs="*", help=f"benchmarks to run (default all: {', '.join(BENCHMARKS)})"
     )
     args = parser.parse_args()
-    names = args.only or list(BENCHMARKS)
+    names = [] if args.collect else args.only or list(BENCHMARKS)
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; known: {', '.join(BENCHMARKS)}")
 
-    collected: dict[str, Any] = {}
+    ran: dict[str, float] = {}
     failed: list[str] = []
     for name in names:
         full, quick = BENCHMARKS[name]
@@ -78,13 +82,21 @@ def main() -> None:
         if subprocess.run(argv).returncode != 0:
             failed.append(name)
             continue
-        data = json.loads((RESULTS / f"{name}.json").read_text())
-        data["wall_seconds"] = round(time.perf_counter() - started, 1)
-        collected[name] = data
+        ran[name] = round(time.perf_counter() - started, 1)
+
+    # Every benchmark's latest result: those just run, and the others as last written.
+    collected: dict[str, Any] = {}
+    for name in BENCHMARKS:
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            collected[name] = json.loads(path.read_text())
+            if name in ran:
+                collected[name]["wall_seconds"] = ran[name]
 
     summary = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
+        "ran": sorted(ran),
         "benchmarks": collected,
         "failed": failed,
     }
@@ -98,7 +110,7 @@ def main() -> None:
     for name, data in collected.items():
         for figure, value in headline(name, data):
             lines.append(f"| {name} | {figure} | {value} |")
-        lines.append(f"| {name} | wall time s | {data['wall_seconds']} |")
+        lines.append(f"| {name} | date | {data['date']} |")
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if failed:

@@ -159,15 +159,24 @@ def main() -> None:
         )
         for op in ("place", "cancel")
     }
+    # p50 is the robust figure on a shared machine; tx/s is a mean and takes every hiccup.
+    flat_p50 = {
+        op: round(
+            results["large"]["triggers"][op]["p50_ms"] / results["small"]["triggers"][op]["p50_ms"],
+            2,
+        )
+        for op in ("place", "cancel")
+    }
+    rows.append(["large/small tx/s", "place / cancel", flat["place"], "", "", "", flat["cancel"]])
     rows.append(
-        ["large/small (triggers)", "place / cancel", flat["place"], "", "", "", flat["cancel"]]
+        ["large/small p50", "place / cancel", "", flat_p50["place"], "", "", flat_p50["cancel"]]
     )
     report(
         "triggers",
         "Database rules per order: triggers vs the same work app-side (1 connection)",
         ["history", "op", "tx/s", "p50 ms", "p95 ms", "app-side tx/s", "ratio"],
         rows,
-        {"results": results, "large_over_small": flat},
+        {"results": results, "large_over_small": flat, "large_over_small_p50": flat_p50},
     )
 
 
