@@ -191,7 +191,7 @@ def test_database_stopped_readyz_is_503_then_the_storefront_recovers_by_itself(
     migrations.upgrade(owner_url)
     roles.reconcile(owner_url, prefix)
     url = db.role_urls(owner_url, prefix)["storefront"]
-    stack.run_app_migrations({"storefront": stack.app_env("storefront", url)}, ("storefront",))
+    stack.run_app_migrations({"storefront": stack.app_env("storefront", url)})
     with db.connect(owner_url, autocommit=True) as conn:
         add_product(conn, "BACK-1", price=700, stock=1000)
 
