@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -27,7 +28,34 @@ err_console = Console(stderr=True, highlight=False)
 
 
 class Group(click.Group):
-    """Turns the errors a user can meet into one readable line and exit code 1."""
+    """Turns the errors a user can meet into one readable line and exit code 1.
+
+    Usage errors (an unknown option, a bad choice) are one line too, with click's exit 2.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+            err_console.print(f"[bold red]error:[/] {exc.format_message()}{where}", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            err_console.print(f"[bold red]error:[/] {exc.format_message()}", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            err_console.print("[bold red]error:[/] aborted", soft_wrap=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

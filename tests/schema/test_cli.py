@@ -182,3 +182,19 @@ def test_the_embedded_server_restarts_within_one_process(tmp_path):
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         embedded.stop(directory)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope"], "error: No such command 'nope'. (see: mergepoint --help)"),
+        (["report", "run", "low_stock", "--format", "xml"], "'xml' is not one of"),
+        (["db", "url", "--role", "root"], "'root' is not one of"),
+        (["up", "--storefront-port", "0"], "0 is not in the range"),
+    ],
+)
+def test_usage_errors_are_one_line_too(args, message):
+    result = CliRunner().invoke(main, args, prog_name="mergepoint")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
