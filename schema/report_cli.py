@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def list_reports(reports_dir: Path | None) -> None:
     for name, found in sorted(load_all(*_dirs(reports_dir)).items()):
         params = ", ".join(f"{p.name}={p.default}" if p.default else p.name for p in found.params)
         table.add_row(Text(name), Text(found.title), Text(params or "-"))
-    print_table(table, click.get_text_stream("stdout"))
+    print_table(table, sys.stdout)
 
 
 @report.command()
@@ -224,7 +225,7 @@ def run_report(
     result = run_as_reporting(found, reporting_url(), values, statement_timeout)
     write = formatter(output_format).write
     if output is None:
-        write(result, click.get_text_stream("stdout"))
+        write(result, sys.stdout)
         return
     try:
         with output.open("w", encoding="utf-8", newline="") as stream:
