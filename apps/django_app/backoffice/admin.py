@@ -16,7 +16,10 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
@@ -57,7 +60,33 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+# A number the admin looks a row up by: ASCII digits only (str.isdigit() also accepts
+# '²', which int() refuses), and short enough for a bigint.
+NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(term: str) -> int | None:
+    return int(term) if NUMBER.fullmatch(term) else None
+
+
+class ValidSelectionMixin:
+    """An action posted with a selected id that is not one (a tampered or stale form) is a
+    message, not a 500: Django's own ``response_action`` filters ``pk__in`` unchecked."""
+
+    def response_action(self, request, queryset):
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            self.message_user(
+                request, "The selection was not valid; select the rows again.", messages.ERROR
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
+class ReadOnlyAdmin(ValidSelectionMixin, admin.ModelAdmin):
     """Viewing only: the role may select these rows and nothing else."""
 
     paginator = EstimatedCountPaginator
@@ -111,11 +140,11 @@ def customers_matching(term: str) -> QuerySet[Customer]:
 
 
 def _ids(values: list[str]) -> list[int]:
-    return sorted({int(v) for v in values if v.isdigit()})
+    return sorted({n for n in map(whole_number, values) if n is not None})
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ValidSelectionMixin, admin.ModelAdmin):
     list_display = ("sku", "name", "price", "stock", "active", "updated_at")
     list_filter = ("active", LowStockFilter)
     search_fields = ("sku", "name")
@@ -296,8 +325,8 @@ class OrderAdmin(ReadOnlyAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip().lstrip("#")
-        if term.isdigit():
-            number = int(term)
+        number = whole_number(term)
+        if number is not None:
             return queryset.filter(Q(pk=number) | Q(customer_id=number)), False
         if not term:
             return queryset, False
@@ -353,8 +382,9 @@ class CustomerAdmin(ReadOnlyAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
-        if term.isdigit():
-            return queryset.filter(pk=int(term)), False
+        number = whole_number(term)
+        if number is not None:
+            return queryset.filter(pk=number), False
         if EMAIL.match(term):
             return queryset.filter(pk__in=customers_matching(term).values("pk")), False
         return super().get_search_results(request, queryset, search_term)
@@ -407,3 +437,18 @@ class StockMovementAdmin(ReadOnlyAdmin):
     @admin.display(description="order")
     def order_number(self, movement: StockMovement) -> str:
         return f"#{movement.order_id}" if movement.order_id else "-"
+
+
+# Django's own user and group pages get the same guard on their (delete) action.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class StaffUserAdmin(ValidSelectionMixin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class StaffGroupAdmin(ValidSelectionMixin, GroupAdmin):
+    pass

@@ -53,6 +53,10 @@ BUSY_SQLSTATES = {
     "40P01": "deadlock_detected",
 }
 
+# A value the database cannot hold (e.g. a restock that would take an integer stock past
+# 2,147,483,647: the trigger's UPDATE overflows).
+OUT_OF_RANGE = "22003"
+
 _PAIR = re.compile(r"(\w+)=(\S+)")
 
 
@@ -96,10 +100,16 @@ def from_integrity_error(exc: IntegrityError) -> BackofficeError | None:
 
 
 def from_database_error(exc: DatabaseError) -> BackofficeError | None:
-    """A rule, a constraint, or a transient refusal as a domain error, else None."""
+    """A rule, a constraint, an out-of-range value or a transient refusal as a domain
+    error, else None."""
     if isinstance(exc, IntegrityError):
         return from_integrity_error(exc)
     sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate == OUT_OF_RANGE:
+        return BackofficeError(
+            "the result would be larger than the database can hold",
+            code="numeric_value_out_of_range",
+        )
     if sqlstate in BUSY_SQLSTATES:
         return BackofficeError(
             "the database is busy with the same rows right now; try again in a moment",
