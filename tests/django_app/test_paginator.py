@@ -70,3 +70,26 @@ def test_the_orders_list_is_a_constant_number_of_queries(superuser_client, shop)
     for i in range(12):
         shop.order({pid: 1}, customer=customers[i % 3])
     assert queries() == before
+
+
+@pytest.mark.parametrize(
+    "changelist",
+    [
+        ORDERS,
+        "/admin/backoffice/product/",
+        "/admin/backoffice/customer/",
+        "/admin/backoffice/stockmovement/",
+    ],
+)
+def test_no_list_offers_or_runs_facet_counts(superuser_client, shop, settings, changelist):
+    """Django's "Show counts" (``?_facets``) would COUNT every filter choice over the table."""
+    settings.BACKOFFICE_EXACT_COUNT_BELOW = 0
+    pid = shop.product(stock=2)
+    shop.order({pid: 1})
+    response = superuser_client.get(changelist)
+    assert response.status_code == 200
+    assert "Show counts" not in response.content.decode()
+    with CaptureQueriesContext(connection) as captured:
+        response = superuser_client.get(f"{changelist}?_facets=1")
+    assert response.status_code == 200
+    assert counts(captured.captured_queries) == []

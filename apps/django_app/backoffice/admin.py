@@ -91,6 +91,7 @@ class ReadOnlyAdmin(ValidSelectionMixin, admin.ModelAdmin):
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # "Show counts" would COUNT the whole table
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -152,6 +153,7 @@ class ProductAdmin(ValidSelectionMixin, admin.ModelAdmin):
     actions = ("restock_selected",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # "Show counts" would COUNT the whole table
     readonly_fields = ("stock", "created_at", "updated_at")
     change_form_template = "admin/backoffice/product/change_form.html"
     # The columns are `text`; a SKU or a name is still one line.
