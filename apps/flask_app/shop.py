@@ -40,32 +40,55 @@ CANCELLABLE = ("placed", "paid")
 _product_columns = (products.c.sku, products.c.name, products.c.price_cents, products.c.stock)
 
 
+def _page_query(*, q: bool, after: bool) -> sa.Select[Any]:
+    stmt = sa.select(*_product_columns).where(products.c.active)
+    if q:
+        pattern = sa.bindparam("pattern", type_=sa.Text)  # see _contains
+        stmt = stmt.where(
+            sa.or_(
+                products.c.sku.ilike(pattern, escape="/"),
+                products.c.name.ilike(pattern, escape="/"),
+            )
+        )
+    if after:
+        stmt = stmt.where(products.c.sku > sa.bindparam("after", type_=sa.Text))
+    return stmt.order_by(products.c.sku).limit(sa.bindparam("limit", type_=sa.Integer))
+
+
+# Built once: a request only binds values (no statement building or cache-key work per call).
+_pages = {
+    (q, after): _page_query(q=q, after=after) for q in (False, True) for after in (False, True)
+}
+_product_by_sku = sa.select(*_product_columns).where(
+    products.c.sku == sa.bindparam("sku", type_=sa.Text), products.c.active
+)
+
+
+def _contains(q: str) -> str:
+    """An ILIKE pattern matching ``q`` anywhere, its wildcards taken literally (escape /)."""
+    return "%" + q.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
 def list_products(
     conn: sa.Connection, *, q: str | None, after: str | None, limit: int
 ) -> ProductPage:
     """Active products by sku, ``limit`` at a time (keyset: ``after`` the last sku seen)."""
-    stmt = sa.select(*_product_columns).where(products.c.active)
-    if q:
-        stmt = stmt.where(
-            sa.or_(
-                products.c.sku.icontains(q, autoescape=True),
-                products.c.name.icontains(q, autoescape=True),
-            )
-        )
-    if after is not None:
-        stmt = stmt.where(products.c.sku > after)
-    rows = conn.execute(stmt.order_by(products.c.sku).limit(limit + 1)).all()
-    items = [Product(**row._mapping) for row in rows[:limit]]
-    return ProductPage(items=items, next=items[-1].sku if len(rows) > limit else None)
+    rows = conn.execute(
+        _pages[bool(q), after is not None],
+        {"pattern": _contains(q) if q else None, "after": after, "limit": limit + 1},
+    ).all()
+    # Rows validate straight from their attributes (in pydantic-core, no per-row dicts).
+    return ProductPage.model_validate(
+        {"items": rows[:limit], "next": rows[limit - 1].sku if len(rows) > limit else None},
+        from_attributes=True,
+    )
 
 
 def get_product(conn: sa.Connection, sku: str) -> Product:
-    row = conn.execute(
-        sa.select(*_product_columns).where(products.c.sku == sku, products.c.active)
-    ).one_or_none()
+    row = conn.execute(_product_by_sku, {"sku": sku}).one_or_none()
     if row is None:
         raise ApiError(404, "product_not_found", f"no product with sku {sku}", {"sku": sku})
-    return Product(**row._mapping)
+    return Product.model_validate(row, from_attributes=True)
 
 
 # --- customers -------------------------------------------------------------------------
@@ -134,8 +157,15 @@ def request_hash(lines: Sequence[OrderLineIn]) -> str:
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
+# The order's products, and (same round trip) the transaction-local actor the ledger rows
+# the database writes for the lines will carry. set_config runs once per row found, always
+# with the same value; when no row is found the order is refused anyway (404).
 _products_by_sku = sa.select(
-    products.c.id, products.c.sku, products.c.name, products.c.price_cents
+    products.c.id,
+    products.c.sku,
+    products.c.name,
+    products.c.price_cents,
+    sa.func.set_config("mergepoint.actor", sa.bindparam("actor", type_=sa.Text), sa.true()),
 ).where(
     products.c.sku == sa.any_(sa.bindparam("skus", type_=ARRAY(sa.Text))),
     products.c.active,
@@ -153,6 +183,7 @@ _insert_line = sa.insert(order_lines)
 _order_head = sa.select(
     orders.c.id, orders.c.status, orders.c.total_cents, orders.c.placed_at, orders.c.updated_at
 )
+_order_head_by_id = _order_head.where(orders.c.id == sa.bindparam("order_id"))
 _by_key = sa.select(orders.c.id, orders.c.request_hash).where(
     orders.c.customer_id == sa.bindparam("customer_id"),
     orders.c.idempotency_key == sa.bindparam("idempotency_key"),
@@ -220,7 +251,9 @@ def _place(
     digest: str | None,
 ) -> Order:
     quantities = {line.sku: line.quantity for line in lines}
-    found = conn.execute(_products_by_sku, {"skus": list(quantities)}).all()
+    found = conn.execute(
+        _products_by_sku, {"skus": list(quantities), "actor": actor(customer_id)}
+    ).all()
     missing = sorted(quantities.keys() - {p.sku for p in found})
     if missing:
         raise ApiError(
@@ -229,7 +262,6 @@ def _place(
             f"no product with sku {', '.join(missing)}",
             {"skus": missing},
         )
-    _set_actor(conn, customer_id)
     try:
         order_id = conn.execute(
             _insert_order,
@@ -253,7 +285,7 @@ def _place(
             )
         except sa.exc.IntegrityError as exc:
             raise _line_refused(DatabaseError.of(exc), by_id) from None
-    head = conn.execute(_order_head.where(orders.c.id == order_id)).one()
+    head = conn.execute(_order_head_by_id, {"order_id": order_id}).one()
     return Order(
         **head._mapping,
         lines=[

@@ -47,6 +47,14 @@ def test_search_treats_like_wildcards_literally(client, products):
     assert skus(client.get("/api/products", query_string={"q": "g_"})) == ["MUG-1"]
 
 
+def test_search_treats_the_escape_character_literally(client, catalog):
+    catalog.product("HALF-1", name="Tea 1/2 kg")
+    catalog.product("PCT-1", name="Tea 1% kg")
+    assert skus(client.get("/api/products", query_string={"q": "1/2"})) == ["HALF-1"]
+    assert skus(client.get("/api/products", query_string={"q": "/"})) == ["HALF-1"]
+    assert skus(client.get("/api/products", query_string={"q": "1/%"})) == []
+
+
 def test_keyset_pages_walk_every_product_once(client, catalog):
     for i in range(23):
         catalog.product(f"P-{i:03d}")
