@@ -21,10 +21,9 @@ from pydantic.json_schema import models_json_schema
 from apps.flask_app import tokens
 from apps.flask_app.db import connection
 from apps.flask_app.errors import ApiError, unauthorized
-from apps.flask_app.models import ErrorBody
+from apps.flask_app.models import INT64_MAX, ErrorBody
 
 BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-.~+/]{1,200}=*)", re.IGNORECASE)
-INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ MAX_LINES = 50
 MAX_QUANTITY = 1000
 MAX_PAGE = 100
 ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+INT64_MAX = 2**63 - 1  # ids are bigint: a larger one is a 422/404 here, not a database error
 
 Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
 # Stricter than the database's check (which wants one @ and no whitespace): a dot in the
@@ -91,7 +92,9 @@ class ProductQuery(BaseModel):
 class OrderQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a typo (?limt=5) is a 422, not ignored
 
-    after: int | None = Field(None, ge=1, description="the `next` of the previous page")
+    after: int | None = Field(
+        None, ge=1, le=INT64_MAX, description="the `next` of the previous page"
+    )
     limit: int = Field(20, ge=1, le=MAX_PAGE)
     status: Literal[ORDER_STATUSES] | None = None  # type: ignore[valid-type]
 

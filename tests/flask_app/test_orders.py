@@ -232,7 +232,9 @@ def test_list_orders_by_status(client, alice, tea):
     )
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "after=0", "after=x"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "after=0", "after=x", f"after={2**63}", f"after={10**30}"]
+)
 def test_bad_order_query_is_422(client, alice, query):
     assert_error(client.get(f"/api/orders?{query}", headers=alice.headers), 422, "validation_error")
 
