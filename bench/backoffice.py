@@ -18,9 +18,7 @@ The aim is a flat list: large/small <= 2 for the unfiltered page.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,8 +31,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.common import PREFIX, connect, report, scratch_database, summary
-from schema import db
+from bench.common import PREFIX, connect, free_port, report, scratch_database, summary
+from schema import db, stack
 from schema.seed import seed_shop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,17 +49,10 @@ SELECT o.id, o.customer_id, o.status, o.total_cents, o.placed_at, o.updated_at,
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def app_env(url: str) -> dict[str, str]:
     """What the back office process gets: its own URL and settings, no other database URL."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env = stack.app_env("backoffice", db.role_urls(url, PREFIX)["backoffice"])
     env.update(
-        BACKOFFICE_DATABASE_URL=db.role_urls(url, PREFIX)["backoffice"],
         DJANGO_SECRET_KEY="bench-secret-key-" + "x" * 40,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_DEBUG="0",

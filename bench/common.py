@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import secrets
+import socket
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,13 @@ def scratch_database(label: str) -> Iterator[str]:
         yield url
     finally:
         db.drop_database(owner, name, PREFIX)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection:

@@ -174,8 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     customers = args.customers if args.customers is not None else max(100, args.orders // 10)
     anchor = start_of_today()
-    plan = Plan(customers, args.products, args.orders, seed=args.seed,
-                now=int(anchor.timestamp()))
+    plan = Plan(customers, args.products, args.orders, seed=args.seed, now=int(anchor.timestamp()))
     owner = db.owner_url()
     load_before = os.getloadavg()
 
@@ -198,12 +197,24 @@ def main(argv: list[str] | None = None) -> None:
     rate = {label: rows.total / s for label, s in seconds.items()}
     ratio = rate["seed"] / rate["copy"]
     table_rows = [
-        [label, f"{seconds[label]:.2f}", f"{rows.total:,}", f"{rate[label]:,.0f}",
-         f"{rate[label] / rate['copy']:.2f}"]
+        [
+            label,
+            f"{seconds[label]:.2f}",
+            f"{rows.total:,}",
+            f"{rate[label]:,.0f}",
+            f"{rate[label] / rate['copy']:.2f}",
+        ]
         for label in runs
     ]
-    table_rows.append(["generate only (Python)", f"{generate_s:.2f}", f"{rows.total:,}",
-                       f"{rows.total / generate_s:,.0f}", "-"])
+    table_rows.append(
+        [
+            "generate only (Python)",
+            f"{generate_s:.2f}",
+            f"{rows.total:,}",
+            f"{rows.total / generate_s:,.0f}",
+            "-",
+        ]
+    )
     path = report(
         "seed",
         f"mergepoint seed: {plan.orders:,} orders, {plan.customers:,} customers, "
@@ -211,8 +222,12 @@ def main(argv: list[str] | None = None) -> None:
         ["method", "seconds", "rows", "rows/s", "vs copy"],
         table_rows,
         {
-            "sizes": {"orders": plan.orders, "customers": plan.customers,
-                      "products": plan.products, "seed": plan.seed},
+            "sizes": {
+                "orders": plan.orders,
+                "customers": plan.customers,
+                "products": plan.products,
+                "seed": plan.seed,
+            },
             "rows": rows.counts | {"total": rows.total},
             "runs_seconds": runs,
             "median_seconds": {k: round(v, 3) for k, v in seconds.items()},

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,8 +37,8 @@ from typing import Any
 
 import psycopg
 
-from bench.common import PREFIX, connect, report, scratch_database, summary
-from schema import db
+from bench.common import PREFIX, connect, free_port, report, scratch_database, summary
+from schema import db, stack
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTS = 200
@@ -66,17 +65,9 @@ LINE_SQL = (
 HEAD_SQL = "SELECT id, status, total_cents, placed_at, updated_at FROM shop.orders WHERE id = %s"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def storefront_env(url: str) -> dict[str, str]:
     """The storefront process's environment: its own URL, no other database URL."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    env["STOREFRONT_DATABASE_URL"] = url
-    return env
+    return stack.app_env("storefront", url)
 
 
 def seed(owner_url: str) -> list[str]:
