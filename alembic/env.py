@@ -6,26 +6,14 @@ import sqlalchemy as sa
 
 from alembic import context
 from schema import migrations
-from schema.tables import OWNED_SCHEMAS, SHOP, metadata
+from schema.tables import SHOP
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("quiet"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
-def include_name(name, type_, parent_names):
-    if type_ == "schema":
-        return name in OWNED_SCHEMAS
-    return True
-
-
-OPTIONS = dict(
-    target_metadata=metadata,
-    include_schemas=True,
-    include_name=include_name,
-    version_table_schema=SHOP,
-    compare_server_default=False,
-)
+OPTIONS = migrations.CONTEXT_OPTIONS
 
 
 def run_migrations_offline() -> None:

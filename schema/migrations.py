@@ -197,10 +197,22 @@ def history() -> list[tuple[str, str | None, str]]:
     ]
 
 
-def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic sees only the namespaces this package owns (never storefront, backoffice)."""
     if type_ == "schema":
         return name in OWNED_SCHEMAS
     return True
+
+
+# One set of context options for alembic/env.py and for drift(): `alembic check` and
+# `mergepoint check` compare exactly the same things.
+CONTEXT_OPTIONS: dict[str, Any] = {
+    "target_metadata": metadata,
+    "include_schemas": True,
+    "include_name": include_name,
+    "version_table_schema": SHOP,
+    "compare_server_default": False,
+}
 
 
 def drift(url: str) -> list[str]:
@@ -208,15 +220,7 @@ def drift(url: str) -> list[str]:
     engine = sa.create_engine(to_sqlalchemy(url), poolclass=sa.NullPool)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection,
-                opts={
-                    "include_schemas": True,
-                    "include_name": _include_name,
-                    "version_table_schema": SHOP,
-                    "target_metadata": metadata,
-                },
-            )
+            context = MigrationContext.configure(connection, opts=CONTEXT_OPTIONS)
             diffs = compare_metadata(context, metadata)
     finally:
         engine.dispose()
