@@ -2,8 +2,6 @@
 
 from logging.config import fileConfig
 
-import sqlalchemy as sa
-
 from alembic import context
 from schema import migrations
 from schema.tables import SHOP
@@ -29,7 +27,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = sa.create_engine(migrations.sqlalchemy_url(config), poolclass=sa.NullPool)
+    engine = migrations.owner_engine(migrations.sqlalchemy_url(config))
     try:
         with engine.connect() as connection:
             # Wait (without lock_timeout) for any concurrent migrate run, then bound the DDL.

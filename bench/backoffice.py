@@ -31,8 +31,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.common import PREFIX, connect, free_port, report, scratch_database, summary
+from bench.common import PREFIX, connect, report, scratch_database, summary
 from schema import db, stack
+from schema.ports import free_port
 from schema.seed import seed_shop
 
 ROOT = Path(__file__).resolve().parent.parent

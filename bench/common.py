@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
 from schema import db, migrations, roles
+from schema.urls import to_libpq, with_dbname
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PREFIX = "bench_"
@@ -36,26 +35,20 @@ def scratch_database(label: str) -> Iterator[str]:
     """
     owner = db.owner_url()
     name = f"bench_{label}_{secrets.token_hex(3)}"
-    with db.connect(owner, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = db.with_dbname(owner, name)
+    db.create_database(owner, name)
+    url = with_dbname(owner, name)
     try:
         migrations.upgrade(url)
         roles.reconcile(url, PREFIX)
         yield url
     finally:
-        db.drop_database(owner, name, PREFIX)
+        db.drop_database(owner, name)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection:
-    return psycopg.connect(db.to_libpq(url), **kwargs)
+    return psycopg.connect(to_libpq(url), **kwargs)
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:

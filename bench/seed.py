@@ -35,7 +35,8 @@ import psycopg
 from psycopg import sql
 
 from bench.common import report
-from schema import db, migrations
+from schema import db, migrations, urls
+from schema.errors import one_line
 from schema.seed import (
     IDENTITY_TABLES,
     TABLES,
@@ -101,15 +102,13 @@ def fresh_database(owner: str, label: str) -> Iterator[str]:
     """A new database migrated to head, dropped afterwards (plain DROP: it also stops an
     autovacuum worker, which DROP ... WITH (FORCE) may not terminate as a non-superuser)."""
     name = f"bench_seed_{label}_{secrets.token_hex(3)}"
-    with db.connect(owner, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    db.create_database(owner, name)
     try:
-        url = db.with_dbname(owner, name)
+        url = urls.with_dbname(owner, name)
         migrations.upgrade(url)
         yield url
     finally:
-        with db.connect(owner, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        db.drop_database(owner, name)
 
 
 def plain_copy(url: str, rows: Rows, *, bulk: bool) -> float:
@@ -252,4 +251,4 @@ if __name__ == "__main__":
     try:
         main()
     except psycopg.Error as exc:  # a benchmark, not a user command: say what failed
-        raise SystemExit(f"bench.seed: {db.one_line(exc)}") from exc
+        raise SystemExit(f"bench.seed: {one_line(exc)}") from exc

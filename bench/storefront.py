@@ -37,8 +37,9 @@ from typing import Any
 
 import psycopg
 
-from bench.common import PREFIX, connect, free_port, report, scratch_database, summary
-from schema import db, stack
+from bench.common import PREFIX, connect, report, scratch_database, summary
+from schema import db, stack, urls
+from schema.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTS = 200
@@ -209,7 +210,7 @@ def api_workers(server: Server, tokens: list[str], skus: list[str], op: str, ope
 
 def raw_workers(url: str, tokens: list[str], skus: list[str], op: str, opened: list):  # type: ignore[no-untyped-def]
     def make(i: int) -> Callable[[], bool]:
-        conn = psycopg.connect(db.to_libpq(url), autocommit=op == "products")
+        conn = psycopg.connect(urls.to_libpq(url), autocommit=op == "products")
         opened.append(conn)
         rng = random.Random(i)
         token_hash = hashlib.sha256(tokens[i].encode()).hexdigest()

@@ -19,6 +19,7 @@ consumer's role for what it reads and writes.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -26,8 +27,11 @@ from typing import Any
 
 import psycopg
 
-from schema.db import connect, one_line
-from schema.roles import role_name
+from schema import migrations
+from schema.db import create_database, drop_database, owner_connect
+from schema.errors import one_line
+from schema.roles import reconcile, role_name
+from schema.urls import with_dbname
 
 GROUP = "mergepoint.consumers"
 
@@ -127,7 +131,7 @@ def check(url: str, prefix: str, descriptions: Iterable[Description]) -> list[Br
     """Every way the database at ``url`` fails the consumers' descriptions."""
     descriptions = list(descriptions)
     breaks: list[Break] = []
-    with connect(url) as conn:
+    with owner_connect(url) as conn:
         live = _live_columns(conn)
         constraints = _live_constraint_names(conn)
         all_rules = {r for d in descriptions for r in d.get("rules", ())}
@@ -217,20 +221,12 @@ def vet_migration(
     Nothing touches the real database: the scratch database is created next to it (the
     owner has CREATEDB), migrated and given the roles' grants, checked, and dropped.
     """
-    import secrets
-
-    from psycopg import sql
-
-    from schema import migrations, roles
-    from schema.db import drop_database, with_dbname
-
     scratch = f"mergepoint_vet_{secrets.token_hex(4)}"
-    with connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    create_database(url, scratch)  # nobody but the owner may join it, ever
     try:
         scratch_url = with_dbname(url, scratch)
         migrations.upgrade(scratch_url, target)
-        roles.reconcile(scratch_url, prefix)
+        reconcile(scratch_url, prefix, connect=False)
         return check(scratch_url, prefix, descriptions)
     finally:
-        drop_database(url, scratch, prefix)
+        drop_database(url, scratch)

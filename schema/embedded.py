@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from schema.db import conninfo_to_url, one_line, to_libpq, with_user
-from schema.errors import MergepointError
+from schema.errors import MergepointError, one_line
+from schema.urls import conninfo_to_url, to_libpq, with_user
 
 ENV_DATA_DIR = "MERGEPOINT_DATA_DIR"
 OWNER_ROLE = "mergepoint"
@@ -117,9 +117,18 @@ def ensure_owner(superuser_url: str, role: str, dbname: str | None) -> None:
             ).fetchone()
         ):
             conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.SQL("CREATE DATABASE {} OWNER {} ALLOW_CONNECTIONS false").format(
                     sql.Identifier(dbname), sql.Identifier(role)
                 )
+            )
+            # Only the roles granted CONNECT by name (`mergepoint migrate`) may join it.
+            conn.execute(
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(dbname)
+                )
+            )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(dbname))
             )
 
 

@@ -11,7 +11,6 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TextIO
 
 import sqlalchemy as sa
@@ -21,12 +20,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from alembic import command
-from schema.db import owner_url, to_sqlalchemy
+from schema.db import OWNER_OPTIONS, owner_url
 from schema.errors import MergepointError
+from schema.paths import ALEMBIC_INI
 from schema.tables import OWNED_SCHEMAS, SHOP, metadata
+from schema.urls import to_sqlalchemy
 
-ROOT = Path(__file__).resolve().parent.parent
-ALEMBIC_INI = ROOT / "alembic.ini"
 ENV_LOCK_TIMEOUT = "MERGEPOINT_LOCK_TIMEOUT"
 ENV_ALEMBIC_DIR = "MERGEPOINT_ALEMBIC_DIR"
 DEFAULT_LOCK_TIMEOUT = "2s"
@@ -55,6 +54,13 @@ def make_config(
         # Vet a proposed revision from another directory before it lands in alembic/.
         config.set_main_option("script_location", location)
     return config
+
+
+def owner_engine(url: str) -> sa.Engine:
+    """An engine for the owner's sessions (search_path pinned: see schema.db)."""
+    return sa.create_engine(
+        to_sqlalchemy(url), poolclass=sa.NullPool, connect_args={"options": OWNER_OPTIONS}
+    )
 
 
 def sqlalchemy_url(config: Config) -> str:
@@ -164,10 +170,23 @@ def _lock_not_granted_explained(timeout: str) -> Iterator[None]:
         ) from exc
 
 
-def offline_sql(url: str | None, revision: str = "head", *, start: str | None = None) -> str:
-    """The SQL ``upgrade`` would run, for review (no database needed beyond the dialect)."""
+def offline_sql(
+    url: str | None,
+    revision: str = "head",
+    *,
+    start: str | None = None,
+    timeout: str | None = None,
+) -> str:
+    """The SQL ``upgrade`` would run, for review (no database needed beyond the dialect).
+
+    It sets the same lock_timeout as the online path, and a statement_timeout, first.
+    """
     out = io.StringIO()
-    config = make_config(url or "postgresql+psycopg://offline/offline", stdout=out)
+    config = make_config(
+        url or "postgresql+psycopg://offline/offline",
+        stdout=out,
+        lock_timeout=lock_timeout_or_default(timeout),
+    )
     target = f"{start}:{revision}" if start else revision
     command.upgrade(config, target, sql=True)
     return out.getvalue()
@@ -178,7 +197,7 @@ def lock_timeout_or_default(value: str | None) -> str:
 
 
 def current(url: str) -> str | None:
-    engine = sa.create_engine(to_sqlalchemy(url), poolclass=sa.NullPool)
+    engine = owner_engine(url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"version_table_schema": SHOP})
@@ -217,7 +236,7 @@ CONTEXT_OPTIONS: dict[str, Any] = {
 
 def drift(url: str) -> list[str]:
     """Differences between the MetaData and the live database, one readable line each."""
-    engine = sa.create_engine(to_sqlalchemy(url), poolclass=sa.NullPool)
+    engine = owner_engine(url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts=CONTEXT_OPTIONS)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from schema.db import connect, one_line, with_dbname
-from schema.errors import MergepointError
-from schema.tables import OWNED_SCHEMAS, REPORTING, SHOP
+from schema.db import owner_connect
+from schema.errors import MergepointError, one_line
+from schema.tables import OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES
+from schema.urls import with_dbname
 
 ROLES_LOCK_KEY = 0x6D70_726F  # "mpro", taken in the postgres database
 RETRIES = 8
@@ -46,7 +47,7 @@ def _on(privilege: str, tables: Iterable[str], *columns: str) -> tuple[Grant, ..
     return tuple(Grant(privilege, f"{SHOP}.{t}", tuple(columns)) for t in tables)
 
 
-ALL_SHOP = ("customers", "products", "orders", "order_lines", "stock_movements")
+ALL_SHOP = TABLE_NAMES
 
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
@@ -103,10 +104,6 @@ ROLES: tuple[RoleSpec, ...] = (
     ),
 )
 
-# Privilege letters in aclitem strings, as aclexplode reports their names.
-TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
-
-
 def role_name(prefix: str, name: str) -> str:
     return f"{prefix}{name}"
 
@@ -122,18 +119,24 @@ class Report:
         self.changes.append(statement.as_string(conn))
 
 
-def reconcile(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> Report:
-    """Make the roles, namespaces and grants in ``url``'s database match ``specs``."""
-    with connect(with_dbname(url, "postgres"), autocommit=True) as lock_conn:
+def reconcile(
+    url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES, *, connect: bool = True
+) -> Report:
+    """Make the roles, namespaces and grants in ``url``'s database match ``specs``.
+
+    ``connect``: grant the roles CONNECT on this database (a scratch database that only
+    the owner may join passes False).
+    """
+    with owner_connect(with_dbname(url, "postgres"), autocommit=True) as lock_conn:
         lock_conn.execute("SET lock_timeout = 0")
         lock_conn.execute("SELECT pg_advisory_lock(%s)", [ROLES_LOCK_KEY])
         try:
             for attempt in range(RETRIES):
                 try:
-                    with connect(url) as conn:
+                    with owner_connect(url) as conn:
                         report = Report()
                         with conn.transaction():
-                            _reconcile(conn, prefix, specs, report)
+                            _reconcile(conn, prefix, specs, report, connect)
                         return report
                 except psycopg.errors.InternalError_ as exc:
                     # Another database's migrate touching the same shared catalog rows.
@@ -148,7 +151,11 @@ def reconcile(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -
 
 
 def _reconcile(
-    conn: psycopg.Connection, prefix: str, specs: tuple[RoleSpec, ...], report: Report
+    conn: psycopg.Connection,
+    prefix: str,
+    specs: tuple[RoleSpec, ...],
+    report: Report,
+    connect: bool = True,
 ) -> None:
     server_version = conn.info.server_version
     owner = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
@@ -158,6 +165,9 @@ def _reconcile(
     for spec in specs:
         if spec.owns:
             _ensure_namespace(conn, spec.owns, role_name(prefix, spec.name), report)
+    _reconcile_memberships(conn, names, owner, report)
+    if connect:
+        _grant_connect(conn, names, report)
     _reconcile_usage(conn, specs, prefix, report)
     _reconcile_tables(conn, specs, prefix, names, report)
 
@@ -183,20 +193,24 @@ def _ensure_role(
             sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT").format(role),
             conn,
         )
-    # The owner must be able to SET ROLE to create the role's namespace (PostgreSQL 16+
-    # separates SET from membership); it inherits none of the role's privileges.
-    can_set = "bool_or(m.set_option)" if server_version >= 160000 else "true"
+    # The owner holds each app role WITH INHERIT TRUE, SET TRUE: SET so it may create the
+    # role's namespace for it (PostgreSQL 16+ separates SET from membership), INHERIT so it
+    # may end the role's sessions (pg_terminate_backend) without ever running as it.
+    if server_version >= 160000:
+        options = "bool_or(m.set_option) AND bool_or(m.inherit_option)"
+    else:
+        options = "true"
     member = conn.execute(
         sql.SQL(
             "SELECT {} FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
             " JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = %s AND u.rolname = %s"
             " HAVING count(*) > 0"
-        ).format(sql.SQL(can_set)),
+        ).format(sql.SQL(options)),
         [name, owner],
     ).fetchone()
     if not member or not member[0]:
         if server_version >= 160000:
-            stmt = sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET TRUE")
+            stmt = sql.SQL("GRANT {} TO {} WITH INHERIT TRUE, SET TRUE")
         else:
             stmt = sql.SQL("GRANT {} TO {}")
         report.add(stmt.format(role, sql.Identifier(owner)), conn)
@@ -250,10 +264,78 @@ def _ensure_namespace(conn: psycopg.Connection, namespace: str, role: str, repor
         )
 
 
+def _grant_connect(conn: psycopg.Connection, names: list[str], report: Report) -> None:
+    """CONNECT on this database, granted by name: the project's databases revoke it from
+    PUBLIC, and a real server's may too."""
+    database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    granted = {
+        r[0]
+        for r in conn.execute(
+            "SELECT g.rolname FROM pg_database d, LATERAL aclexplode(d.datacl) a"
+            " JOIN pg_roles g ON g.oid = a.grantee"
+            " WHERE d.datname = current_database() AND a.privilege_type = 'CONNECT'"
+        ).fetchall()
+    }
+    for name in names:
+        if name not in granted:
+            report.add(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(database), sql.Identifier(name)
+                ),
+                conn,
+            )
+
+
+# (role, member, grantor): a membership in or of a managed role.
+Membership = tuple[str, str, str]
+
+
+def _undeclared_memberships(
+    conn: psycopg.Connection, managed: list[str], owner: str
+) -> list[Membership]:
+    """Memberships the code does not declare: the owner holding each app role is the only
+    one; an app role is a member of nothing, and nobody else is a member of an app role."""
+    rows = conn.execute(
+        """
+        SELECT r.rolname, u.rolname, g.rolname
+          FROM pg_auth_members m
+          JOIN pg_roles r ON r.oid = m.roleid
+          JOIN pg_roles u ON u.oid = m.member
+          JOIN pg_roles g ON g.oid = m.grantor
+         WHERE (r.rolname = ANY(%(managed)s) AND u.rolname <> %(owner)s)
+            OR u.rolname = ANY(%(managed)s)
+         ORDER BY 1, 2, 3
+        """,
+        {"managed": managed, "owner": owner},
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _reconcile_memberships(
+    conn: psycopg.Connection, managed: list[str], owner: str, report: Report
+) -> None:
+    for role, member, grantor in _undeclared_memberships(conn, managed, owner):
+        statement = sql.SQL("REVOKE {} FROM {}").format(
+            sql.Identifier(role), sql.Identifier(member)
+        )
+        if grantor != owner:
+            statement += sql.SQL(" GRANTED BY {}").format(sql.Identifier(grantor))
+        report.add(statement, conn)
+
+
 def _reconcile_usage(
     conn: psycopg.Connection, specs: tuple[RoleSpec, ...], prefix: str, report: Report
 ) -> None:
-    desired = {(role_name(prefix, s.name), ns) for s in specs for ns in s.usage}
+    existing = {
+        r[0]
+        for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", [list(OWNED_SCHEMAS)]
+        ).fetchall()
+    }
+    # After a downgrade a namespace may be gone: grant only on what exists.
+    desired = {
+        (role_name(prefix, s.name), ns) for s in specs for ns in s.usage if ns in existing
+    }
     managed = [role_name(prefix, s.name) for s in specs]
     actual = {
         (grantee, ns)
@@ -372,5 +454,20 @@ def _reconcile_tables(
 
 def privileges(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> set[Privilege]:
     """The privileges the managed roles hold now (for tests and ``check``)."""
-    with connect(url) as conn:
+    with owner_connect(url) as conn:
         return _actual_table_privileges(conn, [role_name(prefix, s.name) for s in specs])
+
+
+def drift(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> list[str]:
+    """What the managed roles hold that this file does not declare, one line each.
+
+    Memberships: any membership in or of an app role but the owner's own. (Grants are
+    reconciled exactly by ``reconcile``; ``check`` reports the ones a consumer needs.)
+    """
+    with owner_connect(url) as conn:
+        owner = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
+        managed = [role_name(prefix, s.name) for s in specs]
+        return [
+            f"undeclared membership: {member} is a member of {role} (granted by {grantor})"
+            for role, member, grantor in _undeclared_memberships(conn, managed, owner)
+        ]

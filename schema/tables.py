@@ -178,3 +178,4 @@ sa.Index(
 )
 
 TABLES = (customers, products, orders, order_lines, stock_movements)
+TABLE_NAMES = tuple(t.name for t in TABLES)

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,47 +25,30 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from schema import db, embedded, stack
+from schema import db, deploy, embedded, stack
 from schema.errors import MergepointError
-from schema.migrations import ROOT
+from schema.paths import ROOT
+from schema.ports import ensure_port_free
+from schema.registry import APPS, MANAGE_PY, App
+from schema.urls import redact, validate_url
 
 ENV_ADMIN_USER = "MERGEPOINT_ADMIN_USER"
 ENV_ADMIN_PASSWORD = "MERGEPOINT_ADMIN_PASSWORD"
 DEMO = {"customers": 200, "products": 60, "orders": 2_000}  # sizes for seed_shop
 
 
-@dataclass(frozen=True)
-class App:
-    role: str
-    label: str
-    wsgi: str
-    probe: str  # a path that answers 200 once the app is ready
-    colour: str
-
-
-APPS = (
-    App("storefront", "storefront", "apps.flask_app:create_app()", "/healthz", "cyan"),
-    App(
-        "backoffice",
-        "backoffice",
-        "apps.django_app.config.wsgi:application",
-        "/admin/login/",
-        "magenta",
-    ),
-)
-
-
 @dataclass
 class Options:
     host: str = "127.0.0.1"
-    storefront_port: int = 8000
-    backoffice_port: int = 8001
+    ports: dict[str, int] = field(
+        default_factory=lambda: {app.name: app.default_port for app in APPS}
+    )
     workers: int = 2
     seed: bool = True
     ready_timeout: float = 60.0
 
-    def port(self, role: str) -> int:
-        return self.storefront_port if role == "storefront" else self.backoffice_port
+    def port(self, app: App) -> int:
+        return self.ports[app.name]
 
 
 @dataclass
@@ -76,17 +58,6 @@ class Running:
     reader: threading.Thread
     tail: list[str] = field(default_factory=list)
 
-
-def ensure_port_free(host: str, port: int, option: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise MergepointError(
-                f"port {port} on {host} is not available ({exc.strerror});"
-                f" choose another with {option} PORT"
-            ) from exc
 
 
 def secret_key(directory: Path) -> str:
@@ -115,12 +86,7 @@ def ensure_staff_user(env: Mapping[str, str]) -> tuple[str, str | None]:
     username = env.get(ENV_ADMIN_USER, "admin")
     password = env.get(ENV_ADMIN_PASSWORD) or secrets.token_urlsafe(12)
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "apps" / "django_app" / "manage.py"),
-            "createsuperuser",
-            "--noinput",
-        ],
+        [sys.executable, MANAGE_PY, "createsuperuser", "--noinput"],
         cwd=ROOT,
         env={
             **env,
@@ -143,7 +109,7 @@ def ensure_staff_user(env: Mapping[str, str]) -> tuple[str, str | None]:
 def seed_if_empty(owner_url: str, console: Console) -> str:
     from schema.seed import seed_shop
 
-    with db.connect(owner_url, autocommit=True) as conn:  # seed_shop runs its own transaction
+    with db.owner_connect(owner_url, autocommit=True) as conn:  # seed_shop runs its own transaction
         row = conn.execute("SELECT count(*) FROM shop.products").fetchone()
         if row and row[0]:
             return f"demo data: kept ({row[0]} products already)"
@@ -162,7 +128,7 @@ def seed_if_empty(owner_url: str, console: Console) -> str:
 
 
 def sample_sku(owner_url: str) -> str:
-    with db.connect(owner_url) as conn:
+    with db.owner_connect(owner_url) as conn:
         row = conn.execute(
             "SELECT sku FROM shop.products WHERE active AND stock > 0 ORDER BY id LIMIT 1"
         ).fetchone()
@@ -172,7 +138,7 @@ def sample_sku(owner_url: str) -> str:
 def start_app(app: App, options: Options, env: Mapping[str, str], console: Console) -> Running:
     argv = [
         sys.executable, "-m", "gunicorn",
-        "--bind", f"{options.host}:{options.port(app.role)}",
+        "--bind", f"{options.host}:{options.port(app)}",
         "--workers", str(options.workers),
         "--threads", "4",
         "--access-logfile", "-",
@@ -199,9 +165,9 @@ def start_app(app: App, options: Options, env: Mapping[str, str], console: Conso
         for line in process.stdout:
             line = line.rstrip()
             running.tail = (running.tail + [line])[-20:]
-            console.print(f"[{app.colour}]{app.label:>10} |[/] {escape(line)}", soft_wrap=True)
+            console.print(f"[{app.colour}]{app.name:>10} |[/] {escape(line)}", soft_wrap=True)
 
-    running.reader = threading.Thread(target=relay, daemon=True, name=f"log-{app.role}")
+    running.reader = threading.Thread(target=relay, daemon=True, name=f"log-{app.name}")
     running.reader.start()
     return running
 
@@ -214,8 +180,8 @@ def wait_ready(running: list[Running], options: Options) -> None:
             if r.process.poll() is not None:
                 r.reader.join(2)
                 last = r.tail[-1] if r.tail else f"exit {r.process.returncode}"
-                raise MergepointError(f"{r.app.label} exited during start-up: {last}")
-            url = f"http://{options.host}:{options.port(r.app.role)}{r.app.probe}"
+                raise MergepointError(f"{r.app.name} exited during start-up: {last}")
+            url = f"http://{options.host}:{options.port(r.app)}{r.app.probe}"
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -225,7 +191,7 @@ def wait_ready(running: list[Running], options: Options) -> None:
         if time.monotonic() > deadline:
             raise MergepointError(
                 "not ready after {:.0f}s: {}".format(
-                    options.ready_timeout, ", ".join(r.app.label for r in pending)
+                    options.ready_timeout, ", ".join(r.app.name for r in pending)
                 )
             )
         if pending:
@@ -248,17 +214,15 @@ def stop_all(running: list[Running], timeout: float = 10) -> None:
 
 def up(options: Options, console: Console, environ: Mapping[str, str] | None = None) -> int:
     """Bring everything up and block until Ctrl-C/SIGTERM or an app dies; return exit code."""
-    from schema.cli import migrate_and_reconcile  # the same path as `mergepoint migrate`
-
     env = dict(os.environ if environ is None else environ)
     for app in APPS:
-        ensure_port_free(options.host, options.port(app.role), f"--{app.role}-port")
+        ensure_port_free(options.host, options.port(app), app.port_option)
 
     directory = embedded.data_dir(env)
     started_embedded = False
     if db.ENV_URL in env:
-        owner_url = db.validate_url(env[db.ENV_URL])
-        console.print(f"database: {db.redact(owner_url)}")
+        owner_url = validate_url(env[db.ENV_URL])
+        console.print(f"database: {redact(owner_url)}")
     else:
         with console.status("starting the embedded PostgreSQL…"):
             server = embedded.ensure_running(directory)
@@ -278,9 +242,8 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         prefix = db.role_prefix(env)
-        for line in migrate_and_reconcile(
-            owner_url, "head", force=False, lock_timeout=None, prefix=prefix
-        ):
+        result = deploy.migrate(owner_url, "head", prefix=prefix)  # as `mergepoint migrate`
+        for line in result.lines():
             console.print(line)
         urls = db.role_urls(owner_url, prefix)
         key = secret_key(directory)
@@ -288,17 +251,15 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
             "storefront": stack.app_env("storefront", urls["storefront"], env),
             "backoffice": backoffice_env(urls["backoffice"], key, env),
         }
-        stack.run_app_migrations(app_envs)
-        console.print(
-            "app migrations: storefront (flask db upgrade), backoffice (manage.py migrate)"
-        )
+        migrated = stack.run_app_migrations(app_envs)
+        console.print(f"app migrations: {', '.join(migrated)}")
         if options.seed:
             console.print(seed_if_empty(owner_url, console))
         username, password = ensure_staff_user(app_envs["backoffice"])
         sku = sample_sku(owner_url)
 
         for app in APPS:
-            running.append(start_app(app, options, app_envs[app.role], console))
+            running.append(start_app(app, options, app_envs[app.name], console))
         wait_ready(running, options)
         print_banner(console, options, username, password, sku)
 
@@ -307,7 +268,7 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
             if dead:
                 r = dead[0]
                 console.print(
-                    f"[red]{r.app.label} stopped unexpectedly (exit {r.process.returncode})[/]"
+                    f"[red]{r.app.name} stopped unexpectedly (exit {r.process.returncode})[/]"
                 )
                 return 1
             stopping.wait(0.5)
@@ -325,8 +286,8 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
 def print_banner(
     console: Console, options: Options, username: str, password: str | None, sku: str
 ) -> None:
-    shop_url = f"http://{options.host}:{options.storefront_port}"
-    admin_url = f"http://{options.host}:{options.backoffice_port}/admin/"
+    shop_url = f"http://{options.host}:{options.ports['storefront']}"
+    admin_url = f"http://{options.host}:{options.ports['backoffice']}/admin/"
     login = f"{username} / {password}" if password else f"{username} (existing; password unchanged)"
     json_header = "-H 'Content-Type: application/json'"
     register = '{"email": "you@example.com", "name": "You"}'

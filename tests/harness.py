@@ -22,17 +22,11 @@ import pytest
 from psycopg import sql
 
 from schema import embedded, migrations, roles, stack
-from schema.db import (
-    ROLE_URL_VARS,
-    drop_database,
-    role_urls,
-    to_libpq,
-    url_params,
-    with_dbname,
-    with_user,
-)
+from schema.db import OWNER_OPTIONS, create_database, drop_database, role_urls
+from schema.paths import ROOT
+from schema.registry import ROLE_NAMES, URL_VARS
+from schema.urls import to_libpq, url_params, with_dbname, with_user
 
-ROOT = Path(__file__).resolve().parent.parent
 ENV_TEST_URL = "MERGEPOINT_TEST_DATABASE_URL"
 
 
@@ -57,7 +51,7 @@ class Database:
         env = dict(os.environ if base is None else base)
         env["MERGEPOINT_DATABASE_URL"] = self.owner_url
         env["MERGEPOINT_ROLE_PREFIX"] = self.prefix
-        for role, var in ROLE_URL_VARS.items():
+        for role, var in URL_VARS.items():
             env[var] = self.urls[role]
         return env
 
@@ -78,20 +72,29 @@ class Server:
         return psycopg.connect(to_libpq(self.admin_url), autocommit=True)
 
     def owner_conn(self) -> psycopg.Connection:
-        return psycopg.connect(to_libpq(self.owner_url), autocommit=True)
+        return psycopg.connect(to_libpq(self.owner_url), autocommit=True, options=OWNER_OPTIONS)
 
-    def clone(self, name: str, template: str) -> Database:
-        with self.owner_conn() as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
-            )
+    @property
+    def app_roles(self) -> list[str]:
+        return [self.prefix + role for role in ROLE_NAMES]
+
+    def create(self, name: str, template: str | None = None) -> Database:
+        """A database only the owner and this session's app roles may join."""
+        roles_exist = template is not None and template != "template1"
+        create_database(
+            self.owner_url,
+            name,
+            template=template,
+            connect_roles=self.app_roles if roles_exist else (),
+        )
         self.databases.append(name)
         return Database(name, with_dbname(self.owner_url, name), self.prefix)
 
+    def clone(self, name: str, template: str) -> Database:
+        return self.create(name, template)
+
     def drop(self, name: str) -> None:
-        drop_database(self.owner_url, name, self.prefix)
+        drop_database(self.owner_url, name)
         if name in self.databases:
             self.databases.remove(name)
 
@@ -128,10 +131,7 @@ def _start() -> Server:
 
 
 def _build_template(server: Server) -> None:
-    with server.owner_conn() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(server.template)))
-    server.databases.append(server.template)
-    url = with_dbname(server.owner_url, server.template)
+    url = server.create(server.template).owner_url
     migrations.upgrade(url)
     roles.reconcile(url, server.prefix)
     base = _app_base_env(server)

@@ -2,9 +2,8 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from schema.paths import ROOT
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:

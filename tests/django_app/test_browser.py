@@ -8,7 +8,6 @@ static files from WhiteNoise, exactly as it runs in production.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,11 +20,12 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from apps.django_app.backoffice.models import Product, StockMovement
+from schema.paths import ROOT
 from tests.django_app.conftest import make_user
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -40,10 +40,6 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct horse battery staple"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 30) -> None:

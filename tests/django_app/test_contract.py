@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import psycopg
 
 from apps.django_app.backoffice.contract import describe
-
-ROOT = Path(__file__).resolve().parents[2]
+from schema.paths import ROOT
 
 COLUMNS = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull

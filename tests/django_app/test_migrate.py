@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from schema.paths import ROOT
 from tests.django_app.shop import ShopWriter
 
-ROOT = Path(__file__).resolve().parents[2]
 MANAGE = ROOT / "apps" / "django_app" / "manage.py"
 
 # Everything about the shared namespaces a migration could change, data included.

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.django_app.config import environment
+from schema.paths import ROOT
+from tests.support import one_line_error
 
-ROOT = Path(__file__).resolve().parents[2]
 MANAGE = ROOT / "apps" / "django_app" / "manage.py"
 
 
@@ -120,8 +120,7 @@ def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 def test_manage_py_reports_a_bad_environment_in_one_line(env, message):
     result = run_manage(env, "check")
     assert result.returncode == 2
-    assert result.stderr.startswith(message)
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert one_line_error(result.stderr).startswith(message)
 
 
 def test_manage_py_runs_from_any_directory_with_a_good_environment(session_db, tmp_path):
@@ -145,5 +144,5 @@ def test_manage_py_reports_an_unreachable_database_in_one_line(tmp_path):
     }
     result = run_manage(env, "migrate", "--noinput")
     assert result.returncode == 1
-    assert result.stderr.startswith("error: cannot use the database (BACKOFFICE_DATABASE_URL):")
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    line = one_line_error(result.stderr)
+    assert line.startswith("error: cannot use the database (BACKOFFICE_DATABASE_URL):")

@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
 
 from apps.flask_app import ConfigError, create_app
 from apps.flask_app.db import EXTENSION
+from schema.paths import ROOT
 from tests.flask_app.helpers import assert_error
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def env_without_urls(**extra: str) -> dict[str, str]:

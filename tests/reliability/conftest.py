@@ -27,7 +27,8 @@ import httpx
 import psycopg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from schema.paths import ROOT
+
 MANAGE = ROOT / "apps" / "django_app" / "manage.py"
 STOREFRONT_WSGI = "apps.flask_app:create_app()"
 BACKOFFICE_WSGI = "apps.django_app.config.wsgi:application"

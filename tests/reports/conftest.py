@@ -23,7 +23,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from schema.cli import Group
-from schema.report_cli import report
+from schema.cli.report import report
+from tests.support import one_line_error
 
 
 @dataclass
@@ -135,8 +136,5 @@ def reports_dir(tmp_path: Path) -> Path:
 def assert_one_line_error(result: Result, *fragments: str) -> None:
     """Failed with exit 1, one line on stderr containing every fragment, no traceback."""
     assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    one_line_error(result.stderr, *fragments)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from schema.report_cli import report
+from schema.cli.report import report
 
 from .conftest import assert_one_line_error
 

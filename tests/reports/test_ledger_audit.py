@@ -12,7 +12,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from schema.report_cli import run_as_reporting
+from schema.reporting import run_as_reporting
 from schema.reports import find
 
 from .conftest import SmallShop

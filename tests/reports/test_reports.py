@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from schema.report_cli import run_as_reporting
+from schema.reporting import run_as_reporting
 from schema.reports import bind, find
 
 MARCH = {"date_from": "2026-03-01", "date_to": "2026-03-03"}

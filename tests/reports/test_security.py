@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from schema.errors import MergepointError
-from schema.report_cli import run_as_reporting
+from schema.reporting import run_as_reporting
 from schema.reports import bind, find
 
 

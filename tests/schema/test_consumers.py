@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from schema import consumers, migrations
 from schema.cli import main
+from schema.paths import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def proposed_revision(tmp_path, monkeypatch):
     """A copy of alembic/ with one more revision that drops a column both apps read."""
     # (orders.request_hash: no reporting view depends on it, so the DROP itself succeeds)
     directory = tmp_path / "alembic"
-    shutil.copytree(migrations.ROOT / "alembic", directory)
+    shutil.copytree(ROOT / "alembic", directory)
     head = migrations.head()
     (directory / "versions" / "9999_drop_request_hash.py").write_text(
         textwrap.dedent(

@@ -9,11 +9,11 @@ import sys
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from schema import migrations, roles
-from schema.db import to_libpq, with_dbname
 from schema.errors import MergepointError
+from schema.paths import ROOT
+from schema.urls import to_libpq
 from tests.concurrency import race_processes
 
 
@@ -21,11 +21,9 @@ from tests.concurrency import race_processes
 def empty_db(pg):
     """A database with nothing in it, owned by the non-superuser owner."""
     name = f"{pg.prefix}e{os.urandom(3).hex()}"
-    with pg.owner_conn() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    pg.databases.append(name)
+    database = pg.create(name)
     try:
-        yield with_dbname(pg.owner_url, name)
+        yield database.owner_url
     finally:
         pg.drop(name)
 
@@ -122,7 +120,7 @@ def test_plain_alembic_works_from_the_repo_root(empty_db):
     env = {**os.environ, "MERGEPOINT_DATABASE_URL": empty_db}
     result = subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=migrations.ROOT,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -130,7 +128,7 @@ def test_plain_alembic_works_from_the_repo_root(empty_db):
     assert result.returncode == 0, result.stderr
     check = subprocess.run(
         [sys.executable, "-m", "alembic", "check"],
-        cwd=migrations.ROOT,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,

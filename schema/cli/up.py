@@ -1,0 +1,69 @@
+"""``mergepoint up``: everything, on one machine."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from schema import up as up_module
+from schema.errors import MergepointError
+from schema.registry import app
+
+
+@click.command()
+@click.option(
+    "--storefront-port",
+    type=click.IntRange(1, 65535),
+    default=app("storefront").default_port,
+    show_default=True,
+    help="Port of the storefront API. Example: --storefront-port 9000",
+)
+@click.option(
+    "--backoffice-port",
+    type=click.IntRange(1, 65535),
+    default=app("backoffice").default_port,
+    show_default=True,
+    help="Port of the back office (Django admin). Example: --backoffice-port 9001",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface both apps listen on. Example: --host 0.0.0.0",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="gunicorn worker processes per app. Example: --workers 4",
+)
+@click.option(
+    "--no-seed",
+    is_flag=True,
+    help="Do not load demo data into an empty shop. Example: mergepoint up --no-seed",
+)
+def up(storefront_port: int, backoffice_port: int, host: str, workers: int, no_seed: bool) -> None:
+    """Run everything: database, migrations, roles, demo data, staff user, both apps.
+
+    The storefront (Flask) and the back office (Django admin) run under gunicorn as two
+    processes, each connected as its own role. Staff login comes from
+    MERGEPOINT_ADMIN_USER / MERGEPOINT_ADMIN_PASSWORD, or is generated and printed once.
+    Ctrl-C stops both apps (and the embedded database, if this run started it).
+
+    \b
+    Examples:
+      mergepoint up
+      mergepoint up --storefront-port 9000 --backoffice-port 9001
+    """
+    if storefront_port == backoffice_port:
+        raise MergepointError("--storefront-port and --backoffice-port must differ")
+    options = up_module.Options(
+        host=host,
+        ports={"storefront": storefront_port, "backoffice": backoffice_port},
+        workers=workers,
+        seed=not no_seed,
+    )
+    sys.exit(up_module.up(options, Console(highlight=False)))

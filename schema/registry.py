@@ -1,0 +1,85 @@
+"""The one registry of the roles that connect and the apps that run, as plain data.
+
+The neutral package never imports an app: it knows each one by what an operator would
+type — its role, the variable holding its URL, its WSGI target, the command that runs its
+own migrations, the path that says it is ready. ``mergepoint up``, ``mergepoint env``, the
+migration of the apps' namespaces and the tests all read this table, and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from schema.paths import ROOT
+
+
+@dataclass(frozen=True)
+class Role:
+    """A database role a process connects as (its name before MERGEPOINT_ROLE_PREFIX)."""
+
+    name: str
+    url_var: str  # the environment variable the role's processes read their URL from
+
+
+STOREFRONT = Role("storefront", "STOREFRONT_DATABASE_URL")
+BACKOFFICE = Role("backoffice", "BACKOFFICE_DATABASE_URL")
+REPORTING = Role("reporting", "REPORTING_DATABASE_URL")
+ROLES = (STOREFRONT, BACKOFFICE, REPORTING)
+ROLE_NAMES = tuple(r.name for r in ROLES)
+URL_VARS = {r.name: r.url_var for r in ROLES}
+
+
+@dataclass(frozen=True)
+class App:
+    """A web application: how to serve it, migrate its own namespace, and know it is up."""
+
+    role: Role
+    wsgi: str  # the WSGI target a server loads (gunicorn's APP_MODULE)
+    migrate: tuple[str, ...]  # its own migration command, after the Python interpreter
+    migrate_label: str  # that command as its users know it
+    probe: str  # a path that answers 200 once the app is ready to serve
+    default_port: int
+    colour: str  # its log prefix's colour under `mergepoint up`
+
+    @property
+    def name(self) -> str:
+        return self.role.name
+
+    @property
+    def port_option(self) -> str:
+        return f"--{self.name}-port"
+
+    def migrate_argv(self) -> list[str]:
+        return [sys.executable, *self.migrate]
+
+
+MANAGE_PY = str(ROOT / "apps" / "django_app" / "manage.py")
+
+APPS = (
+    App(
+        role=STOREFRONT,
+        wsgi="apps.flask_app:create_app()",
+        migrate=("-m", "flask", "--app", "apps.flask_app", "db", "upgrade"),
+        migrate_label="flask db upgrade",
+        probe="/readyz",
+        default_port=8000,
+        colour="cyan",
+    ),
+    App(
+        role=BACKOFFICE,
+        wsgi="apps.django_app.config.wsgi:application",
+        migrate=(MANAGE_PY, "migrate", "--noinput"),
+        migrate_label="manage.py migrate",
+        probe="/admin/login/",
+        default_port=8001,
+        colour="magenta",
+    ),
+)
+
+
+def app(name: str) -> App:
+    for candidate in APPS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)

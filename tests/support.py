@@ -1,0 +1,20 @@
+"""Small helpers every test directory shares: ports, and what a one-line error looks like."""
+
+from __future__ import annotations
+
+from schema.ports import free_port
+
+__all__ = ["free_port", "one_line_error"]
+
+
+def one_line_error(text: str, *fragments: str) -> str:
+    """``text`` (a command's stderr) is one line, no traceback, containing every fragment.
+
+    Returns the line, for assertions of the caller's own.
+    """
+    assert "Traceback" not in text, text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
