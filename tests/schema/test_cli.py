@@ -65,6 +65,21 @@ def test_downgrade_asks_and_a_no_keeps_the_schema(cli):
     assert cli("migrate").output.splitlines()[0] == f"schema: 0001 -> {migrations.head()}"
 
 
+def test_downgrade_to_base_and_migrate_again_both_exit_0(empty_db, pg):
+    def run(*args: str):
+        environ = {"MERGEPOINT_DATABASE_URL": empty_db, "MERGEPOINT_ROLE_PREFIX": pg.prefix}
+        return CliRunner().invoke(main, list(args), env=environ)
+
+    assert run("migrate").exit_code == 0
+    down = run("downgrade", "base", "--yes")
+    assert down.exit_code == 0, down.output
+    assert down.output.splitlines() == ["schema: now at base"]
+    up = run("migrate")
+    assert up.exit_code == 0, up.output
+    assert up.output.splitlines()[0] == f"schema: empty -> {migrations.head()}"
+    assert run("check").exit_code == 0
+
+
 def test_env_prints_an_export_line_per_url(cli, fresh_db):
     lines = cli("env").output.splitlines()
     names = [line.split("=", 1)[0] for line in lines]

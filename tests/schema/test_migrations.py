@@ -17,17 +17,6 @@ from schema.urls import to_libpq
 from tests.concurrency import race_processes
 
 
-@pytest.fixture
-def empty_db(pg):
-    """A database with nothing in it, owned by the non-superuser owner."""
-    name = f"{pg.prefix}e{os.urandom(3).hex()}"
-    database = pg.create(name)
-    try:
-        yield database.owner_url
-    finally:
-        pg.drop(name)
-
-
 def test_stairway_every_revision_upgrades_downgrades_and_upgrades_again(empty_db):
     revisions = migrations.history()
     for revision, down, _message in revisions:
