@@ -159,7 +159,15 @@ def _teardown(server: Server) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config, parser, args):  # type: ignore[no-untyped-def]
-    if early_config.known_args_namespace.help or early_config.known_args_namespace.version:
+    known = early_config.known_args_namespace
+    if known.help or known.version:
+        return (yield)
+    if _is_xdist_controller(known):
+        # pytest-xdist's controller runs no test: each worker builds its own server session
+        # and template (this hook runs in every worker too). pytest-django still configures
+        # Django here, so it gets a URL that is never connected to.
+        os.environ.setdefault(URL_VARS["backoffice"], "postgresql://xdist-controller@/unused")
+        os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-test-key-" + secrets.token_hex(8))
         return (yield)
     # Keep the session's servers and secrets away from the user's own .mergepoint/.
     scratch = tempfile.TemporaryDirectory(prefix="mergepoint-test-")
@@ -177,6 +185,14 @@ def pytest_load_initial_conftests(early_config, parser, args):  # type: ignore[n
     early_config.stash[SERVER_KEY] = server
     early_config.stash[SESSION_KEY] = session
     return (yield)
+
+
+def _is_xdist_controller(known: object) -> bool:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    workers = getattr(known, "numprocesses", None)
+    dist = getattr(known, "dist", "no")
+    return bool(workers) or dist not in (None, "no")
 
 
 SERVER_KEY = pytest.StashKey[Server]()
