@@ -58,9 +58,8 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("SELECT", ("products", "customers", "orders", "order_lines")),
             *_on("INSERT", ("customers",), "email", "name"),
             *_on("INSERT", ("orders",), "customer_id", "idempotency_key", "request_hash"),
-            *_on(
-                "INSERT", ("order_lines",), "order_id", "product_id", "quantity", "unit_price_cents"
-            ),
+            # The price comes from the database (order_lines_price), read back by RETURNING.
+            *_on("INSERT", ("order_lines",), "order_id", "product_id", "quantity"),
             *_on("UPDATE", ("orders",), "status"),
             *_on("REFERENCES", ("customers",), "id"),
         ),
@@ -76,8 +75,9 @@ ROLES: tuple[RoleSpec, ...] = (
         usage=(SHOP,),
         grants=(
             *_on("SELECT", ALL_SHOP),
-            # Django inserts every column of a model; the triggers still hold the rules.
-            *_on("INSERT", ("products", "stock_movements")),
+            # Column-level: ids, actors, timestamps and stock come from the database.
+            *_on("INSERT", ("products",), "sku", "name", "price_cents", "active"),
+            *_on("INSERT", ("stock_movements",), "product_id", "delta", "reason"),
             *_on("UPDATE", ("products",), "name", "price_cents", "active"),
             *_on("UPDATE", ("orders",), "status"),
         ),
@@ -170,6 +170,7 @@ def _reconcile(
         _grant_connect(conn, names, report)
     _reconcile_usage(conn, specs, prefix, report)
     _reconcile_tables(conn, specs, prefix, names, report)
+    _reconcile_app_roles(conn, {role_name(prefix, s.name): s.name for s in specs}, report)
 
 
 def _ensure_role(
@@ -260,6 +261,30 @@ def _ensure_namespace(conn: psycopg.Connection, namespace: str, role: str, repor
             sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
                 sql.Identifier(namespace), sql.Identifier(role)
             ),
+            conn,
+        )
+
+
+def _reconcile_app_roles(
+    conn: psycopg.Connection, apps: dict[str, str], report: Report
+) -> None:
+    """``shop.app_roles``: which app each managed login role is (the rules read it)."""
+    if conn.execute("SELECT to_regclass('shop.app_roles')").fetchone() == (None,):
+        return  # not migrated that far (or downgraded)
+    rows = conn.execute("SELECT role_name, app FROM shop.app_roles").fetchall()
+    actual: dict[str, str] = {r[0]: r[1] for r in rows}
+    for role, app in sorted(apps.items()):
+        if actual.get(role) != app:
+            report.add(
+                sql.SQL(
+                    "INSERT INTO shop.app_roles (role_name, app) VALUES ({}, {})"
+                    " ON CONFLICT (role_name) DO UPDATE SET app = excluded.app"
+                ).format(sql.Literal(role), sql.Literal(app)),
+                conn,
+            )
+    for role in sorted(actual.keys() - apps.keys()):
+        report.add(
+            sql.SQL("DELETE FROM shop.app_roles WHERE role_name = {}").format(sql.Literal(role)),
             conn,
         )
 

@@ -179,3 +179,14 @@ sa.Index(
 
 TABLES = (customers, products, orders, order_lines, stock_movements)
 TABLE_NAMES = tuple(t.name for t in TABLES)
+
+# Which app each managed login role is (prefixed in tests): the owner reconciles it from
+# schema/roles.py, the rules read it (who writes), no app role may see it.
+APPS = ("storefront", "backoffice", "reporting")
+app_roles = sa.Table(
+    "app_roles",
+    metadata,
+    sa.Column("role_name", sa.Text, primary_key=True),
+    sa.Column("app", sa.Text, nullable=False),
+    sa.CheckConstraint(_in("app", APPS), name="app"),
+)

@@ -190,9 +190,8 @@ def pytest_load_initial_conftests(early_config, parser, args):  # type: ignore[n
 def _is_xdist_controller(known: object) -> bool:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return False
-    workers = getattr(known, "numprocesses", None)
-    dist = getattr(known, "dist", "no")
-    return bool(workers) or dist not in (None, "no")
+    # "-n auto" or "-n N" with N > 0; "-n 0" (or "-p no:xdist") runs tests in this process.
+    return bool(getattr(known, "numprocesses", None))
 
 
 SERVER_KEY = pytest.StashKey[Server]()

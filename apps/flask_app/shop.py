@@ -179,7 +179,8 @@ _insert_order = (
     )
     .returning(orders.c.id)
 )
-_insert_line = sa.insert(order_lines)
+# The database sets each line's price from the product (order_lines_price) and says which.
+_insert_line = sa.insert(order_lines).returning(order_lines.c.unit_price_cents)
 _order_head = sa.select(
     orders.c.id, orders.c.status, orders.c.total_cents, orders.c.placed_at, orders.c.updated_at
 )
@@ -272,17 +273,17 @@ def _place(
             raise _KeyTaken from None
         raise
     by_id = {p.id: p for p in found}
+    prices: dict[int, int] = {}
     for product in sorted(found, key=lambda p: p.id):
         try:
-            conn.execute(
+            prices[product.id] = conn.execute(
                 _insert_line,
                 {
                     "order_id": order_id,
                     "product_id": product.id,
                     "quantity": quantities[product.sku],
-                    "unit_price_cents": product.price_cents,
                 },
-            )
+            ).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise _line_refused(DatabaseError.of(exc), by_id) from None
     head = conn.execute(_order_head_by_id, {"order_id": order_id}).one()
@@ -293,7 +294,7 @@ def _place(
                 sku=p.sku,
                 name=p.name,
                 quantity=quantities[p.sku],
-                unit_price_cents=p.price_cents,
+                unit_price_cents=prices[p.id],
             )
             for p in sorted(found, key=lambda p: p.id)
         ],

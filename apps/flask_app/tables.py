@@ -75,7 +75,7 @@ WRITES = {
     "INSERT": {
         "shop.customers": ("email", "name"),
         "shop.orders": ("customer_id", "idempotency_key", "request_hash"),
-        "shop.order_lines": ("order_id", "product_id", "quantity", "unit_price_cents"),
+        "shop.order_lines": ("order_id", "product_id", "quantity"),
     },
     "UPDATE": {"shop.orders": ("status",)},
     "REFERENCES": {"shop.customers": ("id",)},
@@ -85,7 +85,13 @@ CONSTRAINTS = {
     "shop.orders": ("uq_orders_customer_id_idempotency_key",),
     "shop.products": ("ck_products_stock_non_negative",),
 }
-RULES = ("insufficient_stock", "order_not_open", "order_is_final", "invalid_status_transition")
+RULES = (
+    "insufficient_stock",
+    "order_not_open",
+    "order_is_final",
+    "invalid_status_transition",
+    "status_change_not_allowed",
+)
 
 # --- storefront: our own namespace, migrated by our own Alembic environment -----------
 

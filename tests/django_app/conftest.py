@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connections
 
-from tests.django_app.shop import ShopWriter, unique
+from tests.data import Shop, unique
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +43,13 @@ def committed_db(django_db_blocker) -> Iterator[None]:
 
 
 @pytest.fixture
-def shop(session_db) -> Iterator[ShopWriter]:
-    with (
-        session_db.connect("storefront", autocommit=True) as storefront,
-        session_db.connect("backoffice", autocommit=True) as backoffice,
-    ):
-        yield ShopWriter(storefront, backoffice)
+def shop(session_db) -> Iterator[Shop]:
+    """Committed rows in the session database (Django's tests share it: unique names)."""
+    builder = Shop(session_db)
+    try:
+        yield builder
+    finally:
+        builder.close()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def text(response) -> str:
 @pytest.fixture
 def world(shop):
     """A product with stock, and one order in each status (committed, like real data)."""
-    pid = shop.product(stock=50, price_cents=1999)
+    pid = shop.product(stock=50, price=1999)
     customer = shop.customer()
     statuses = ("placed", "paid", "shipped", "cancelled")
     orders = {s: shop.order({pid: 1}, status=s, customer=customer) for s in statuses}
@@ -133,7 +133,7 @@ def test_nothing_offers_what_the_role_may_not_do(superuser_client, world):
 
 
 def test_add_a_product_then_edit_its_name_and_price(superuser_client):
-    from tests.django_app.shop import unique
+    from tests.data import unique
 
     sku = unique("NEW")
     response = superuser_client.post(
@@ -302,7 +302,7 @@ def test_a_clerk_can_restock_mark_paid_ship_and_cancel(clerk_client, clerk, shop
 
 
 def test_a_clerk_is_refused_a_price_change(clerk_client, shop):
-    pid = shop.product(price_cents=1000)
+    pid = shop.product(price=1000)
     page = text(clerk_client.get(f"{PRODUCTS}{pid}/change/"))
     assert 'name="price_cents"' not in page and 'name="_save"' not in page
     assert "10.00" in text(clerk_client.get(PRODUCTS))

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from schema.paths import ROOT
-from tests.django_app.shop import ShopWriter
+from tests.data import Shop
 
 MANAGE = ROOT / "apps" / "django_app" / "manage.py"
 
@@ -84,14 +84,14 @@ def drop_django_tables(conn: psycopg.Connection) -> None:
 
 
 def test_migrate_creates_djangos_tables_in_backoffice_and_leaves_shop_untouched(fresh_db):
-    with (
-        fresh_db.connect("storefront", autocommit=True) as storefront,
-        fresh_db.connect("backoffice", autocommit=True) as backoffice,
-    ):
-        shop = ShopWriter(storefront, backoffice)
+    shop = Shop(fresh_db)
+    try:
         pid = shop.product(stock=9)
         shop.order({pid: 2}, status="paid")
-        drop_django_tables(backoffice)  # start from a back office that was never migrated
+        # Start from a back office that was never migrated.
+        drop_django_tables(shop.connection("backoffice"))
+    finally:
+        shop.close()
     with fresh_db.connect(autocommit=True) as owner:
         assert owner.execute(DJANGO_TABLES).fetchall() == []
         before = fingerprint(owner)

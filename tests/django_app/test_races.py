@@ -19,8 +19,8 @@ from apps.django_app.backoffice import services
 from apps.django_app.backoffice.errors import InvalidTransition
 from apps.django_app.backoffice.models import Order, Product, StockMovement
 from tests.concurrency import race
+from tests.data import unique
 from tests.django_app.conftest import make_user
-from tests.django_app.shop import storefront_cancel, unique
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +46,8 @@ def sell(conn: psycopg.Connection, customer: int, product: int, quantity: int) -
             "INSERT INTO shop.orders (customer_id) VALUES (%s) RETURNING id", [customer]
         ).fetchone()[0]
         conn.execute(
-            "INSERT INTO shop.order_lines (order_id, product_id, quantity, unit_price_cents)"
-            " SELECT %s, id, %s, price_cents FROM shop.products WHERE id = %s",
-            [oid, quantity, product],
+            "INSERT INTO shop.order_lines (order_id, product_id, quantity) VALUES (%s, %s, %s)",
+            [oid, product, quantity],
         )
     return oid
 
@@ -85,7 +84,7 @@ def test_ship_racing_cancel_exactly_one_wins(committed_db, shop):
         winners.append(won[0])
     cancelled = winners.count("cancelled")
     assert shop.stock(pid) == 2 * cancelled
-    assert len(shop.movements(pid, "cancel")) == cancelled
+    assert len(shop.product_movements(pid, "cancel")) == cancelled
     assert_ledger_holds(shop, pid)
 
 
@@ -108,20 +107,20 @@ def test_admin_cancel_racing_a_storefront_cancel_returns_the_stock_once(
                     )
                     assert response.status_code == 200
                     return "admin" if "1 order cancelled." in response.content.decode() else None
-                return "storefront" if storefront_cancel(storefront, oid) == 1 else None
+                return "storefront" if shop.cancel(oid, conn=storefront) == 1 else None
 
             results = race(2, work)
             assert all(not isinstance(r, BaseException) for r in results), results
             assert sum(r is not None for r in results) == 1, results
             assert shop.status(oid) == "cancelled"
     assert shop.stock(pid) == ROUNDS * 3
-    returned = shop.movements(pid, "cancel")
+    returned = shop.product_movements(pid, "cancel")
     assert [delta for delta, _ in returned] == [3] * ROUNDS
     assert_ledger_holds(shop, pid)
 
 
 def test_a_product_saved_while_a_sale_lands_keeps_the_sale(committed_db, shop, session_db):
-    pid = shop.product(stock=20, price_cents=500)
+    pid = shop.product(stock=20, price=500)
     customer = shop.customer()
     admin = staff_client(make_user(superuser=True))
     url = f"/admin/backoffice/product/{pid}/change/"

@@ -56,11 +56,11 @@ def test_missing_malformed_or_unknown_token_is_401(client, alice, headers):
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_email_is_unique_case_insensitively(client, alice, catalog):
-    before = catalog.count("customers"), catalog.count("api_tokens")
+def test_email_is_unique_case_insensitively(client, alice, shop):
+    before = shop.count("customers"), shop.count("api_tokens")
     response = client.post("/api/customers", json={"email": "ALICE@example.COM", "name": "A"})
     assert assert_error(response, 409, "email_taken") == {"email": "ALICE@example.COM"}
-    assert (catalog.count("customers"), catalog.count("api_tokens")) == before
+    assert (shop.count("customers"), shop.count("api_tokens")) == before
 
 
 @pytest.mark.parametrize(
@@ -81,10 +81,10 @@ def test_email_is_unique_case_insensitively(client, alice, catalog):
         ({"email": "a@example.com", "name": "A", "admin": True}, "admin"),
     ],
 )
-def test_invalid_registration_is_422_naming_the_field(client, catalog, body, field):
+def test_invalid_registration_is_422_naming_the_field(client, shop, body, field):
     details = assert_error(client.post("/api/customers", json=body), 422, "validation_error")
     assert list(details["fields"]) == [field]
-    assert catalog.count("customers") == 0
+    assert shop.count("customers") == 0
 
 
 def test_body_must_be_a_json_object(client):

@@ -17,10 +17,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @pytest.fixture
-def api_schema(app, catalog, alice, client):
-    tea = catalog.product("TEA-1", price=450, stock=50)
-    catalog.product("MUG-1", price=1200, stock=1)
-    catalog.deactivate(catalog.product("OLD-1", stock=5))
+def api_schema(app, shop, alice, client):
+    tea = shop.product("TEA-1", price=450, stock=50)
+    shop.product("MUG-1", price=1200, stock=1)
+    shop.deactivate(shop.product("OLD-1", stock=5))
     assert tea
     client.post(
         "/api/orders", json={"lines": [{"sku": "TEA-1", "quantity": 1}]}, headers=alice.headers

@@ -8,13 +8,13 @@ from tests.flask_app.helpers import assert_error
 
 
 @pytest.fixture
-def tea(catalog) -> int:
-    return catalog.product("TEA-1", price=450, stock=10)
+def tea(shop) -> int:
+    return shop.product("TEA-1", price=450, stock=10)
 
 
 @pytest.fixture
-def mug(catalog) -> int:
-    return catalog.product("MUG-1", price=1200, stock=3)
+def mug(shop) -> int:
+    return shop.product("MUG-1", price=1200, stock=3)
 
 
 def order(client, account, lines, key=None):
@@ -25,8 +25,8 @@ def order(client, account, lines, key=None):
     return client.post("/api/orders", json=body, headers=headers)
 
 
-def test_place_order_takes_stock_at_current_prices(client, alice, catalog, tea, mug):
-    catalog.set_price(mug, 1500)
+def test_place_order_takes_stock_at_current_prices(client, alice, shop, tea, mug):
+    shop.set_price(mug, 1500)
     response = order(client, alice, [("MUG-1", 2), ("TEA-1", 3)])
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
@@ -38,36 +38,36 @@ def test_place_order_takes_stock_at_current_prices(client, alice, catalog, tea, 
         ("TEA-1", 3, 450),
         ("MUG-1", 2, 1500),
     }
-    assert (catalog.stock(tea), catalog.stock(mug)) == (7, 1)
+    assert (shop.stock(tea), shop.stock(mug)) == (7, 1)
     actor = f"storefront:customer:{alice.id}"
-    assert catalog.movements(body["id"], "sale") == [(tea, -3, actor), (mug, -2, actor)]
+    assert shop.order_movements(body["id"], "sale") == [(tea, -3, actor), (mug, -2, actor)]
     assert client.get(f"/api/orders/{body['id']}", headers=alice.headers).get_json() == body
 
 
-def test_insufficient_stock_names_the_sku_and_stores_nothing(client, alice, catalog, tea, mug):
+def test_insufficient_stock_names_the_sku_and_stores_nothing(client, alice, shop, tea, mug):
     # TEA-1 (lower product id) is inserted first and succeeds; MUG-1 fails: all rolled back.
     response = order(client, alice, [("TEA-1", 1), ("MUG-1", 4)])
     details = assert_error(response, 409, "insufficient_stock")
     assert details == {"sku": "MUG-1", "available": 3, "requested": 4}
     assert "MUG-1" in response.get_json()["error"]["message"]
-    assert (catalog.stock(tea), catalog.stock(mug)) == (10, 3)
-    assert (catalog.count("orders"), catalog.count("order_lines")) == (0, 0)
-    assert catalog.count("stock_movements") == 2  # the two restocks
+    assert (shop.stock(tea), shop.stock(mug)) == (10, 3)
+    assert (shop.count("orders"), shop.count("order_lines")) == (0, 0)
+    assert shop.count("stock_movements") == 2  # the two restocks
 
 
-def test_out_of_stock_product(client, alice, catalog):
-    catalog.product("PEN-1", stock=0)
+def test_out_of_stock_product(client, alice, shop):
+    shop.product("PEN-1", stock=0)
     details = assert_error(order(client, alice, [("PEN-1", 1)]), 409, "insufficient_stock")
     assert details == {"sku": "PEN-1", "available": 0, "requested": 1}
 
 
-def test_unknown_or_inactive_sku_is_404(client, alice, catalog, tea):
-    old = catalog.product("OLD-1", stock=5)
-    catalog.deactivate(old)
+def test_unknown_or_inactive_sku_is_404(client, alice, shop, tea):
+    old = shop.product("OLD-1", stock=5)
+    shop.deactivate(old)
     response = order(client, alice, [("TEA-1", 1), ("NOPE-2", 1), ("OLD-1", 1)])
     assert assert_error(response, 404, "product_not_found") == {"skus": ["NOPE-2", "OLD-1"]}
-    assert catalog.count("orders") == 0
-    assert catalog.stock(tea) == 10
+    assert shop.count("orders") == 0
+    assert shop.stock(tea) == 10
 
 
 @pytest.mark.parametrize(
@@ -90,12 +90,12 @@ def test_unknown_or_inactive_sku_is_404(client, alice, catalog, tea):
         ({"lines": "TEA-1"}, "lines"),
     ],
 )
-def test_bad_body_is_422_naming_the_field(client, alice, catalog, tea, body, field):
+def test_bad_body_is_422_naming_the_field(client, alice, shop, tea, body, field):
     response = client.post("/api/orders", json=body, headers=alice.headers)
     details = assert_error(response, 422, "validation_error")
     assert details["in"] == "body"
     assert field in details["fields"], details
-    assert catalog.count("orders") == 0
+    assert shop.count("orders") == 0
 
 
 def test_duplicate_sku_message_says_what_to_do(client, alice, tea):
@@ -126,7 +126,7 @@ def test_a_huge_body_is_413(client, alice):
     assert assert_error(response, 413, "payload_too_large") == {"max_bytes": 65536}
 
 
-def test_authentication_comes_before_validation(client, catalog):
+def test_authentication_comes_before_validation(client, shop):
     assert_error(client.post("/api/orders", json={"lines": []}), 401, "unauthorized")
     assert_error(
         client.post("/api/orders", json={"lines": []}, headers={"Authorization": "Bearer mp_x"}),
@@ -138,41 +138,41 @@ def test_authentication_comes_before_validation(client, catalog):
 # --- idempotency -------------------------------------------------------------------------
 
 
-def test_same_key_and_body_returns_the_original_order(client, alice, catalog, tea, mug):
+def test_same_key_and_body_returns_the_original_order(client, alice, shop, tea, mug):
     first = order(client, alice, [("TEA-1", 2), ("MUG-1", 1)], key="order-42")
     assert first.status_code == 201
     again = order(client, alice, [("MUG-1", 1), ("TEA-1", 2)], key="order-42")  # line order
     assert again.status_code == 200
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json() == first.get_json()
-    assert catalog.count("orders") == 1
-    assert catalog.stock(tea) == 8
+    assert shop.count("orders") == 1
+    assert shop.stock(tea) == 8
 
 
-def test_same_key_with_another_body_is_422(client, alice, catalog, tea):
+def test_same_key_with_another_body_is_422(client, alice, shop, tea):
     first = order(client, alice, [("TEA-1", 2)], key="order-42")
     details = assert_error(
         order(client, alice, [("TEA-1", 3)], key="order-42"), 422, "idempotency_key_reused"
     )
     assert details == {"idempotency_key": "order-42", "order_id": first.get_json()["id"]}
-    assert catalog.count("orders") == 1
-    assert catalog.stock(tea) == 8
+    assert shop.count("orders") == 1
+    assert shop.stock(tea) == 8
 
 
-def test_a_failed_first_attempt_stores_nothing_so_a_retry_runs_afresh(client, alice, catalog, mug):
+def test_a_failed_first_attempt_stores_nothing_so_a_retry_runs_afresh(client, alice, shop, mug):
     assert_error(order(client, alice, [("MUG-1", 5)], key="k"), 409, "insufficient_stock")
-    catalog.restock(mug, 2)
+    shop.restock(mug, 2)
     retry = order(client, alice, [("MUG-1", 5)], key="k")
     assert retry.status_code == 201
-    assert catalog.stock(mug) == 0
+    assert shop.stock(mug) == 0
 
 
-def test_keys_are_per_customer(client, alice, bob, catalog, tea):
+def test_keys_are_per_customer(client, alice, bob, shop, tea):
     a = order(client, alice, [("TEA-1", 1)], key="same")
     b = order(client, bob, [("TEA-1", 1)], key="same")
     assert (a.status_code, b.status_code) == (201, 201)
     assert a.get_json()["id"] != b.get_json()["id"]
-    assert catalog.stock(tea) == 8
+    assert shop.stock(tea) == 8
 
 
 def test_replay_shows_the_order_as_it_is_now(client, alice, tea):
@@ -184,14 +184,14 @@ def test_replay_shows_the_order_as_it_is_now(client, alice, tea):
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "naïve"])
-def test_malformed_idempotency_key_is_422(client, alice, catalog, tea, key):
+def test_malformed_idempotency_key_is_422(client, alice, shop, tea, key):
     response = client.post(
         "/api/orders",
         json={"lines": [{"sku": "TEA-1", "quantity": 1}]},
         headers={**alice.headers, "Idempotency-Key": key.encode().decode("latin-1")},
     )
     assert list(assert_error(response, 422, "validation_error")["fields"]) == ["Idempotency-Key"]
-    assert catalog.count("orders") == 0
+    assert shop.count("orders") == 0
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def test_bad_order_query_is_422(client, alice, query):
     assert_error(client.get(f"/api/orders?{query}", headers=alice.headers), 422, "validation_error")
 
 
-def test_another_customers_order_does_not_exist_for_you(client, alice, bob, catalog, tea):
+def test_another_customers_order_does_not_exist_for_you(client, alice, bob, shop, tea):
     mine = order(client, alice, [("TEA-1", 2)]).get_json()["id"]
     assert_error(client.get(f"/api/orders/{mine}", headers=bob.headers), 404, "order_not_found")
     assert_error(
@@ -247,7 +247,7 @@ def test_another_customers_order_does_not_exist_for_you(client, alice, bob, cata
     )
     assert client.get("/api/orders", headers=bob.headers).get_json() == {"items": [], "next": None}
     assert client.get(f"/api/orders/{mine}", headers=alice.headers).get_json()["status"] == "placed"
-    assert catalog.stock(tea) == 8
+    assert shop.stock(tea) == 8
 
 
 @pytest.mark.parametrize("order_id", ["999999", "0", str(2**63), str(10**30)])
@@ -274,37 +274,37 @@ def test_reading_orders_needs_a_token(client):
 # --- cancelling ----------------------------------------------------------------------------
 
 
-def test_cancel_returns_the_stock_once(client, alice, catalog, tea, mug):
+def test_cancel_returns_the_stock_once(client, alice, shop, tea, mug):
     placed = order(client, alice, [("TEA-1", 4), ("MUG-1", 3)]).get_json()
     response = client.post(f"/api/orders/{placed['id']}/cancel", headers=alice.headers)
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "cancelled"
     assert body["lines"] == placed["lines"]
-    assert (catalog.stock(tea), catalog.stock(mug)) == (10, 3)
+    assert (shop.stock(tea), shop.stock(mug)) == (10, 3)
     actor = f"storefront:customer:{alice.id}"
-    assert catalog.movements(placed["id"], "cancel") == [(tea, 4, actor), (mug, 3, actor)]
+    assert shop.order_movements(placed["id"], "cancel") == [(tea, 4, actor), (mug, 3, actor)]
     again = client.post(f"/api/orders/{placed['id']}/cancel", headers=alice.headers)
     assert assert_error(again, 409, "order_not_cancellable") == {
         "order_id": placed["id"],
         "status": "cancelled",
     }
-    assert (catalog.stock(tea), catalog.stock(mug)) == (10, 3)
-    assert catalog.ledger_sum(tea) == 10
+    assert (shop.stock(tea), shop.stock(mug)) == (10, 3)
+    assert shop.ledger_sum(tea) == 10
 
 
-def test_a_paid_order_can_be_cancelled(client, alice, catalog, tea):
+def test_a_paid_order_can_be_cancelled(client, alice, shop, tea):
     placed = order(client, alice, [("TEA-1", 4)]).get_json()
-    catalog.set_status(placed["id"], "paid")
+    shop.set_status(placed["id"], "paid")
     response = client.post(f"/api/orders/{placed['id']}/cancel", headers=alice.headers)
     assert response.get_json()["status"] == "cancelled"
-    assert catalog.stock(tea) == 10
+    assert shop.stock(tea) == 10
 
 
-def test_a_shipped_order_cannot_be_cancelled(client, alice, catalog, tea):
+def test_a_shipped_order_cannot_be_cancelled(client, alice, shop, tea):
     placed = order(client, alice, [("TEA-1", 4)]).get_json()
-    catalog.set_status(placed["id"], "paid")
-    catalog.set_status(placed["id"], "shipped")
+    shop.set_status(placed["id"], "paid")
+    shop.set_status(placed["id"], "shipped")
     response = client.post(f"/api/orders/{placed['id']}/cancel", headers=alice.headers)
     assert assert_error(response, 409, "order_not_cancellable")["status"] == "shipped"
-    assert catalog.stock(tea) == 6
+    assert shop.stock(tea) == 6

@@ -8,12 +8,12 @@ from tests.flask_app.helpers import assert_error
 
 
 @pytest.fixture
-def products(catalog):
-    catalog.product("TEA-1", price=450, stock=7, name="Green tea")
-    catalog.product("TEA-2", price=500, name="Black tea 100%")
-    catalog.product("MUG-1", price=1200, stock=2, name="Mug_large")
-    hidden = catalog.product("OLD-1", name="Discontinued tea")
-    catalog.deactivate(hidden)
+def products(shop):
+    shop.product("TEA-1", price=450, stock=7, name="Green tea")
+    shop.product("TEA-2", price=500, name="Black tea 100%")
+    shop.product("MUG-1", price=1200, stock=2, name="Mug_large")
+    hidden = shop.product("OLD-1", name="Discontinued tea")
+    shop.deactivate(hidden)
 
 
 def skus(response) -> list[str]:
@@ -47,17 +47,17 @@ def test_search_treats_like_wildcards_literally(client, products):
     assert skus(client.get("/api/products", query_string={"q": "g_"})) == ["MUG-1"]
 
 
-def test_search_treats_the_escape_character_literally(client, catalog):
-    catalog.product("HALF-1", name="Tea 1/2 kg")
-    catalog.product("PCT-1", name="Tea 1% kg")
+def test_search_treats_the_escape_character_literally(client, shop):
+    shop.product("HALF-1", name="Tea 1/2 kg")
+    shop.product("PCT-1", name="Tea 1% kg")
     assert skus(client.get("/api/products", query_string={"q": "1/2"})) == ["HALF-1"]
     assert skus(client.get("/api/products", query_string={"q": "/"})) == ["HALF-1"]
     assert skus(client.get("/api/products", query_string={"q": "1/%"})) == []
 
 
-def test_keyset_pages_walk_every_product_once(client, catalog):
+def test_keyset_pages_walk_every_product_once(client, shop):
     for i in range(23):
-        catalog.product(f"P-{i:03d}")
+        shop.product(f"P-{i:03d}")
     seen, after, pages = [], None, 0
     while True:
         query = {"limit": 5} | ({"after": after} if after else {})
@@ -72,9 +72,9 @@ def test_keyset_pages_walk_every_product_once(client, catalog):
     assert pages == 5
 
 
-def test_a_full_last_page_says_there_is_no_next(client, catalog):
+def test_a_full_last_page_says_there_is_no_next(client, shop):
     for i in range(4):
-        catalog.product(f"P-{i}")
+        shop.product(f"P-{i}")
     assert client.get("/api/products?limit=4").get_json()["next"] is None
     assert client.get("/api/products?limit=3").get_json()["next"] == "P-2"
 

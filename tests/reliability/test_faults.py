@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from schema import db, migrations, roles, stack
+from tests.data import Shop
+from tests.harness import Database
 from tests.reliability.conftest import (
     ROOT,
     STOREFRONT_WSGI,
     Call,
-    add_product,
     assert_no_traceback,
     assert_shop_is_whole,
     call,
@@ -57,10 +58,10 @@ LINES = [{"sku": sku, "quantity": 1} for sku in ("KILL-A", "KILL-B", "KILL-C")]
 
 
 def test_killed_backends_fail_only_requests_in_flight_and_no_order_is_partial(
-    pg, fresh_db, owner, storefront, http
+    pg, fresh_db, owner, shop, storefront, http
 ):
     for sku in ("KILL-A", "KILL-B", "KILL-C"):
-        add_product(owner, sku, price=300, stock=100_000)
+        shop.product(sku, price=300, stock=100_000)
     buyers = register_customers(http, storefront.base, BUYERS)
     storefront_role = roles.role_name(pg.prefix, "storefront")
     kills: list[tuple[float, float, int]] = []  # (start, end, backends terminated)
@@ -192,8 +193,9 @@ def test_database_stopped_readyz_is_503_then_the_storefront_recovers_by_itself(
     roles.reconcile(owner_url, prefix)
     url = db.role_urls(owner_url, prefix)["storefront"]
     stack.run_app_migrations({"storefront": stack.app_env("storefront", url)})
-    with db.connect(owner_url, autocommit=True) as conn:
-        add_product(conn, "BACK-1", price=700, stock=1000)
+    shop = Shop(Database("own", owner_url, prefix))
+    shop.product("BACK-1", price=700, stock=1000)
+    shop.close()
 
     order = {"lines": [{"sku": "BACK-1", "quantity": 1}]}
     with gunicorn(STOREFRONT_WSGI, storefront_env(url), tmp_path / "sf.log", probe="/readyz",

@@ -20,7 +20,6 @@ from schema import migrations
 from schema.paths import ROOT
 from tests.reliability.conftest import (
     Call,
-    add_product,
     assert_shop_is_whole,
     call,
     mergepoint,
@@ -70,10 +69,10 @@ def gift_note_revision(tmp_path) -> dict[str, str]:
 
 
 def test_a_migration_under_load_waits_at_most_its_lock_timeout(
-    fresh_db, owner, storefront, http, gift_note_revision
+    fresh_db, owner, shop, storefront, http, gift_note_revision
 ):
     for sku in ("MIG-A", "MIG-B"):
-        add_product(owner, sku, price=450, stock=100_000)
+        shop.product(sku, price=450, stock=100_000)
     buyers = register_customers(http, storefront.base, BUYERS)
     calls: list[Call] = []
     lock = threading.Lock()

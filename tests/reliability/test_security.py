@@ -21,10 +21,10 @@ import pytest
 from psycopg import errors, sql
 
 from schema import roles
+from tests.data import Shop
 from tests.reliability.conftest import (
     BACKOFFICE_WSGI,
     ROOT,
-    add_product,
     admin_login,
     call,
     csrf_token,
@@ -60,10 +60,10 @@ def counts(conn: psycopg.Connection) -> tuple[int, ...]:
 
 
 @pytest.mark.slow
-def test_sql_in_storefront_search_and_paths_is_only_text(owner, storefront, http):
-    add_product(owner, "TEA-1", price=450, stock=5)
-    add_product(owner, "MUG-1", price=1200, stock=5)
-    hidden = add_product(owner, "OLD-1", price=100, stock=5)
+def test_sql_in_storefront_search_and_paths_is_only_text(owner, shop, storefront, http):
+    shop.product("TEA-1", price=450, stock=5)
+    shop.product("MUG-1", price=1200, stock=5)
+    hidden = shop.product("OLD-1", price=100, stock=5)
     owner.execute("UPDATE shop.products SET active = false WHERE id = %s", [hidden])
     owner.execute("INSERT INTO shop.customers (email, name) VALUES ('eve@example.com', 'Eve')")
     before = counts(owner)
@@ -90,21 +90,10 @@ def test_sql_in_storefront_search_and_paths_is_only_text(owner, storefront, http
 
 
 @pytest.mark.slow
-def test_sql_in_report_parameters_has_no_effect(fresh_db, owner):
-    tea = add_product(owner, "TEA-1", price=450, stock=20)
-    mug = add_product(owner, "MUG-1", price=1200, stock=20)
-    customer = owner.execute(
-        "INSERT INTO shop.customers (email, name) VALUES ('r@example.com', 'R') RETURNING id"
-    ).fetchone()[0]
-    order = owner.execute(
-        "INSERT INTO shop.orders (customer_id) VALUES (%s) RETURNING id", [customer]
-    ).fetchone()[0]
-    for pid, quantity, price in ((tea, 3, 450), (mug, 1, 1200)):
-        owner.execute(
-            "INSERT INTO shop.order_lines (order_id, product_id, quantity, unit_price_cents)"
-            " VALUES (%s, %s, %s, %s)",
-            [order, pid, quantity, price],
-        )
+def test_sql_in_report_parameters_has_no_effect(fresh_db, owner, shop):
+    tea = shop.product("TEA-1", price=450, stock=20)
+    mug = shop.product("MUG-1", price=1200, stock=20)
+    shop.order({tea: 3, mug: 1}, customer=shop.customer("r@example.com", "R"))
     before = counts(owner)
     top = report(fresh_db, "top_products")
     assert [(r["sku"], r["units"], r["revenue_cents"]) for r in top] == [
@@ -164,26 +153,16 @@ def test_other_roles_cannot_read_the_back_offices_tables(pg, fresh_db, owner, ro
             )
 
 
-def order_placed(conn: psycopg.Connection) -> int:
-    pid = add_product(conn, "CSRF-1", price=500, stock=5)
-    customer = conn.execute(
-        "INSERT INTO shop.customers (email, name) VALUES ('c@example.com', 'C') RETURNING id"
-    ).fetchone()[0]
-    order = conn.execute(
-        "INSERT INTO shop.orders (customer_id) VALUES (%s) RETURNING id", [customer]
-    ).fetchone()[0]
-    conn.execute(
-        "INSERT INTO shop.order_lines (order_id, product_id, quantity, unit_price_cents)"
-        " VALUES (%s, %s, 1, 500)",
-        [order, pid],
-    )
-    return order
+def order_placed(shop: Shop) -> int:
+    return shop.order({shop.product("CSRF-1", price=500, stock=5): 1})
 
 
 @pytest.mark.slow
-def test_the_admin_under_gunicorn_needs_a_login_and_a_csrf_token(fresh_db, owner, backoffice):
+def test_the_admin_under_gunicorn_needs_a_login_and_a_csrf_token(
+    fresh_db, owner, shop, backoffice
+):
     base, orders = backoffice.base, f"{backoffice.base}/admin/backoffice/order/"
-    oid = order_placed(owner)
+    oid = order_placed(shop)
     clerk, password = make_clerk(fresh_db)
 
     def status() -> str:

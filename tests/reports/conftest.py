@@ -24,6 +24,7 @@ from click.testing import CliRunner, Result
 
 from schema.cli import Group
 from schema.cli.report import report
+from tests.data import Shop
 from tests.support import one_line_error
 
 
@@ -41,62 +42,35 @@ PRODUCTS = [
     ("OLD-1", 100, 1, False),
 ]
 ORDERS = [
-    ("o1", "ada", "2026-03-01 10:00+00", {"TEA-1": 2, "COF-1": 1}, ("paid", "shipped")),
-    ("o2", "bob", "2026-03-01 23:30+00", {"TEA-2": 1}, ("paid",)),
-    ("o3", "ada", "2026-03-02 09:00+00", {"COF-1": 3}, ()),
-    ("o4", "bob", "2026-03-03 12:00+00", {"TEA-1": 4}, ("cancelled",)),
-    ("o5", "ada", "2026-02-27 08:00+00", {"TEA-1": 1}, ("paid", "shipped")),
+    ("o1", "ada", "2026-03-01 10:00+00", {"TEA-1": 2, "COF-1": 1}, "shipped"),
+    ("o2", "bob", "2026-03-01 23:30+00", {"TEA-2": 1}, "paid"),
+    ("o3", "ada", "2026-03-02 09:00+00", {"COF-1": 3}, "placed"),
+    ("o4", "bob", "2026-03-03 12:00+00", {"TEA-1": 4}, "cancelled"),
+    ("o5", "ada", "2026-02-27 08:00+00", {"TEA-1": 1}, "shipped"),
 ]
 
 
-def build_small_shop(conn: psycopg.Connection) -> SmallShop:
-    """Write the shop above as the owner, through the normal rules (triggers on)."""
-    shop = SmallShop()
-    with conn.transaction():
-        for sku, price, stock, active in PRODUCTS:
-            pid = conn.execute(
-                "INSERT INTO shop.products (sku, name, price_cents, active)"
-                " VALUES (%s, %s, %s, %s) RETURNING id",
-                [sku, f"Product {sku}", price, active],
-            ).fetchone()[0]  # type: ignore[index]
-            conn.execute(
-                "INSERT INTO shop.stock_movements (product_id, delta, reason)"
-                " VALUES (%s, %s, 'restock')",
-                [pid, stock],
-            )
-            shop.products[sku] = pid
-        for name in ("ada", "bob", "cy"):
-            shop.customers[name] = conn.execute(
-                "INSERT INTO shop.customers (email, name) VALUES (%s, %s) RETURNING id",
-                [f"{name}@example.com", name.title()],
-            ).fetchone()[0]  # type: ignore[index]
-        for key, customer, placed_at, lines, statuses in ORDERS:
-            oid = conn.execute(
-                "INSERT INTO shop.orders (customer_id, placed_at) VALUES (%s, %s) RETURNING id",
-                [shop.customers[customer], placed_at],
-            ).fetchone()[0]  # type: ignore[index]
-            for sku, quantity in sorted(lines.items(), key=lambda item: shop.products[item[0]]):
-                conn.execute(
-                    "INSERT INTO shop.order_lines"
-                    " (order_id, product_id, quantity, unit_price_cents)"
-                    " SELECT %s, id, %s, price_cents FROM shop.products WHERE id = %s",
-                    [oid, quantity, shop.products[sku]],
-                )
-            for status in statuses:
-                conn.execute("UPDATE shop.orders SET status = %s WHERE id = %s", [status, oid])
-            shop.orders[key] = oid
-    return shop
+def build_small_shop(shop: Shop) -> SmallShop:
+    """Write the shop above, through the normal rules (triggers on): products and
+    restocks by the back office, customers by the storefront, the orders as history."""
+    small = SmallShop()
+    for sku, price, stock, active in PRODUCTS:
+        small.products[sku] = shop.product(sku, price, stock, active=active)
+    for name in ("ada", "bob", "cy"):
+        small.customers[name] = shop.customer(f"{name}@example.com", name.title())
+    for key, customer, placed_at, lines, status in ORDERS:
+        small.orders[key] = shop.order(
+            {small.products[sku]: quantity for sku, quantity in lines.items()},
+            customer=small.customers[customer],
+            status=status,
+            placed_at=placed_at,
+        )
+    return small
 
 
 @pytest.fixture
-def owner(fresh_db) -> Iterator[psycopg.Connection]:
-    with fresh_db.connect(autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def small_shop(owner) -> SmallShop:
-    return build_small_shop(owner)
+def small_shop(shop) -> SmallShop:
+    return build_small_shop(shop)
 
 
 @pytest.fixture

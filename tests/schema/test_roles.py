@@ -15,7 +15,7 @@ from tests.concurrency import race
 def data(shop):
     pid = shop.product("A-1", price=100, stock=10)
     cid = shop.customer()
-    oid = shop.order(cid, {pid: 1})
+    oid = shop.order({pid: 1}, customer=cid)
     return {"product": pid, "customer": cid, "order": oid}
 
 
@@ -29,8 +29,7 @@ def test_storefront_places_and_cancels_orders_through_its_grants(fresh_db, data)
             "INSERT INTO shop.orders (customer_id) VALUES (%s) RETURNING id", [cid]
         ).fetchone()[0]
         conn.execute(
-            "INSERT INTO shop.order_lines (order_id, product_id, quantity, unit_price_cents)"
-            " VALUES (%s, %s, 2, 100)",
+            "INSERT INTO shop.order_lines (order_id, product_id, quantity) VALUES (%s, %s, 2)",
             [oid, data["product"]],
         )
         conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE id = %s", [oid])

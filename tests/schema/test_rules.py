@@ -18,6 +18,12 @@ def constraint_of(excinfo) -> str:
     return excinfo.value.diag.constraint_name
 
 
+
+def movements(shop, order_id: int, reason: str) -> list[tuple[int, int]]:
+    """(product_id, delta) of an order's movements with ``reason``, by product."""
+    return [(pid, delta) for pid, delta, _actor in shop.order_movements(order_id, reason)]
+
+
 def test_email_is_unique_case_insensitively(shop):
     shop.customer("Ada@Example.com")
     with pytest.raises(errors.UniqueViolation) as exc:
@@ -81,7 +87,7 @@ def test_status_set_quantity_and_unique_sku(shop):
     assert constraint_of(exc) == "ck_orders_status"
     other = shop.product("B-1", stock=5)
     with pytest.raises(errors.CheckViolation) as exc:
-        shop.order(cid, {other: 0})
+        shop.order({other: 0}, customer=cid)
     assert constraint_of(exc) == "ck_order_lines_quantity_positive"
 
 
@@ -127,9 +133,9 @@ def test_a_line_sells_and_adds_to_the_total(shop):
         shop.product("APPLE", price=120, stock=10),
         shop.product("PEAR", price=80, stock=4),
     )
-    oid = shop.order(shop.customer(), {apple: 3, pear: 4})
+    oid = shop.order({apple: 3, pear: 4}, customer=shop.customer())
     assert (shop.stock(apple), shop.stock(pear)) == (7, 0)
-    assert shop.movements(oid, "sale") == [(apple, -3), (pear, -4)]
+    assert movements(shop, oid, "sale") == [(apple, -3), (pear, -4)]
     total = shop.conn.execute("SELECT total_cents FROM shop.orders WHERE id = %s", [oid]).fetchone()
     assert total == (3 * 120 + 4 * 80,)
 
@@ -138,7 +144,7 @@ def test_a_line_beyond_the_stock_fails_naming_the_product_and_leaves_nothing(sho
     pid = shop.product("A-1", stock=2)
     cid = shop.customer()
     with raises_rule("insufficient_stock") as exc:
-        shop.order(cid, {pid: 3})
+        shop.order({pid: 3}, customer=cid)
     assert exc.value.diag.constraint_name == "ck_products_stock_non_negative"
     assert parse_detail(exc.value.diag.message_detail) == {
         "product_id": str(pid),
@@ -158,7 +164,7 @@ def test_fifty_racing_one_unit_orders_on_ten_units_sell_exactly_ten(fresh_db, sh
 
     def buy(_: int) -> int:
         with fresh_db.connect(autocommit=True) as conn:
-            return shop.order(cid, {pid: 1}, conn=conn)
+            return shop.order({pid: 1}, customer=cid, conn=conn)
 
     results = race(50, buy)
     sold = [r for r in results if isinstance(r, int)]
@@ -171,9 +177,9 @@ def test_fifty_racing_one_unit_orders_on_ten_units_sell_exactly_ten(fresh_db, sh
 
 def test_cancel_returns_stock_once_and_final_orders_refuse_updates(shop):
     pid = shop.product("A-1", stock=5)
-    oid = shop.order(shop.customer(), {pid: 3})
+    oid = shop.order({pid: 3}, customer=shop.customer())
     shop.conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE id = %s", [oid])
-    assert shop.stock(pid) == 5 and shop.movements(oid, "cancel") == [(pid, 3)]
+    assert shop.stock(pid) == 5 and movements(shop, oid, "cancel") == [(pid, 3)]
     with raises_rule("order_is_final"):
         shop.conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE id = %s", [oid])
     # The conditional update the apps use matches nothing instead.
@@ -184,24 +190,24 @@ def test_cancel_returns_stock_once_and_final_orders_refuse_updates(shop):
     )
     assert cur.rowcount == 0
     assert shop.stock(pid) == 5 == shop.ledger_sum(pid)
-    assert shop.movements(oid, "cancel") == [(pid, 3)]
+    assert movements(shop, oid, "cancel") == [(pid, 3)]
 
 
 def test_a_shipped_order_cannot_be_cancelled(shop):
     pid = shop.product("A-1", stock=5)
-    oid = shop.order(shop.customer(), {pid: 2})
+    oid = shop.order({pid: 2}, customer=shop.customer())
     shop.conn.execute("UPDATE shop.orders SET status = 'paid' WHERE id = %s", [oid])
     shop.conn.execute("UPDATE shop.orders SET status = 'shipped' WHERE id = %s", [oid])
     with raises_rule("order_is_final"):
         shop.conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE id = %s", [oid])
     with raises_rule("order_is_final"):  # even to the same status
         shop.conn.execute("UPDATE shop.orders SET status = 'shipped' WHERE id = %s", [oid])
-    assert shop.stock(pid) == 3 and shop.movements(oid, "cancel") == []
+    assert shop.stock(pid) == 3 and movements(shop, oid, "cancel") == []
 
 
 def test_racing_cancels_return_stock_once(fresh_db, shop):
     pid = shop.product("A-1", stock=5)
-    oid = shop.order(shop.customer(), {pid: 4})
+    oid = shop.order({pid: 4}, customer=shop.customer())
 
     def cancel(_: int) -> int:
         with fresh_db.connect(autocommit=True) as conn:
@@ -213,7 +219,7 @@ def test_racing_cancels_return_stock_once(fresh_db, shop):
 
     assert sorted(race(8, cancel)) == [0] * 7 + [1]
     assert shop.stock(pid) == 5 == shop.ledger_sum(pid)
-    assert shop.movements(oid, "cancel") == [(pid, 4)]
+    assert movements(shop, oid, "cancel") == [(pid, 4)]
 
 
 @pytest.mark.parametrize(
@@ -221,7 +227,7 @@ def test_racing_cancels_return_stock_once(fresh_db, shop):
     [("placed", "shipped"), ("paid", "placed")],
 )
 def test_status_moves_only_forward(shop, start, target):
-    oid = shop.order(shop.customer(), {shop.product("A-1", stock=1): 1})
+    oid = shop.order({shop.product("A-1", stock=1): 1}, customer=shop.customer())
     if start == "paid":
         shop.conn.execute("UPDATE shop.orders SET status = 'paid' WHERE id = %s", [oid])
     with raises_rule("invalid_status_transition") as exc:
@@ -231,7 +237,7 @@ def test_status_moves_only_forward(shop, start, target):
 
 def test_lines_go_only_into_a_placed_order_and_never_change(shop):
     pid, other = shop.product("A-1", stock=5), shop.product("B-1", stock=5)
-    oid = shop.order(shop.customer(), {pid: 1})
+    oid = shop.order({pid: 1}, customer=shop.customer())
     shop.conn.execute("UPDATE shop.orders SET status = 'paid' WHERE id = %s", [oid])
     with raises_rule("order_not_open"):
         shop.conn.execute("INSERT INTO shop.order_lines VALUES (%s, %s, 1, 100)", [oid, other])
@@ -259,7 +265,7 @@ def test_the_ledger_is_append_only_even_for_the_owner(shop, statement):
 
 def test_only_the_database_writes_sale_and_cancel_movements(shop):
     pid = shop.product("A-1", stock=5)
-    oid = shop.order(shop.customer(), {pid: 1})
+    oid = shop.order({pid: 1}, customer=shop.customer())
     for reason, delta in (("sale", -1), ("cancel", 1)):
         with raises_rule("ledger_reason_reserved"):
             shop.conn.execute(
@@ -270,17 +276,19 @@ def test_only_the_database_writes_sale_and_cancel_movements(shop):
     assert shop.stock(pid) == 4
 
 
-def test_movements_take_their_actor_from_the_transaction(shop, fresh_db):
+def test_owner_movements_keep_the_actor_the_transaction_sets(shop):
+    """The owner's own writes (seed, bench) name their actor; without one, the role's."""
     pid = shop.product("A-1")
+    movement = "INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, 1, %s)"
     with shop.conn.transaction():
-        shop.conn.execute("SELECT set_config('mergepoint.actor', 'backoffice:grace', true)")
-        shop.restock(pid, 3)
-    shop.restock(pid, 2)
+        shop.conn.execute("SELECT set_config('mergepoint.actor', 'seed', true)")
+        shop.conn.execute(movement, [pid, "restock"])
+    shop.conn.execute(movement, [pid, "adjust"])
     actors = shop.conn.execute(
         "SELECT actor FROM shop.stock_movements WHERE product_id = %s ORDER BY id", [pid]
     ).fetchall()
     owner = shop.conn.execute("SELECT session_user").fetchone()[0]
-    assert actors == [("backoffice:grace",), (owner,)]
+    assert actors == [("seed",), (owner,)]
 
 
 def test_updated_at_is_maintained(shop):
@@ -308,7 +316,17 @@ def test_cross_table_functions_are_security_definer_with_a_fixed_search_path(own
         " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'shop' ORDER BY 1"
     ).fetchall()
     definers = {name for name, secdef, _ in rows if secdef}
-    assert definers == {"order_lines_sell", "orders_return_stock", "stock_movements_apply"}
+    assert definers == {
+        "order_lines_sell",
+        "orders_return_stock",
+        "stock_movements_apply",
+        # 0004: the rules that read who writes (shop.app_roles) or stamp what they write
+        "orders_guard",
+        "order_lines_price",
+        "stock_movements_stamp",
+        "writer_app",
+        "movement_actor",
+    }
     assert all(config == ["search_path=pg_catalog, pg_temp"] for _, _, config in rows)
 
 

@@ -21,12 +21,13 @@ SHARED_NAMESPACE = "shop"
 # What the back office writes (its role's grants must allow it).
 WRITES: dict[str, dict[str, tuple[str, ...]]] = {
     "products": {
-        # Django inserts every column of the model; the database sets stock and timestamps.
-        "INSERT": ("sku", "name", "price_cents", "stock", "active", "created_at", "updated_at"),
+        # The database sets id, stock and the timestamps (models.database_set: never sent).
+        "INSERT": ("sku", "name", "price_cents", "active"),
         "UPDATE": ("name", "price_cents", "active"),
     },
     "stock_movements": {
-        "INSERT": ("product_id", "delta", "reason", "order_id", "actor", "created_at"),
+        # Written by services.restock with exactly these columns; the database adds the rest.
+        "INSERT": ("product_id", "delta", "reason"),
     },
     "orders": {"UPDATE": ("status",)},
 }

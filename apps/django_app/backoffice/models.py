@@ -3,16 +3,20 @@
 ``managed = False`` everywhere: Django never creates, alters or flushes these tables.
 Plain table names resolve through the connection's ``search_path`` (``backoffice,shop``,
 set in settings and on the role), so no schema name is hard-coded here. Identity keys
-are ``GENERATED ALWAYS``: a BigAutoField never sends ``id`` on insert. Columns the
-database sets (``stock``, timestamps, totals, a movement's actor) are ``editable=False``
-with a ``db_default``, so an INSERT sends ``DEFAULT`` and RETURNING reads them back.
+are ``GENERATED ALWAYS``: a BigAutoField never sends ``id`` on insert.
+
+The columns of a product the database sets (``stock``, timestamps) are ``database_set``
+fields: Django never names them in an INSERT or UPDATE and reads them back with
+RETURNING. That matters beyond style: the role's INSERT grant is column-level, and
+PostgreSQL checks the privilege of every column an INSERT names, ``DEFAULT`` included
+(DESIGN.md, "Trust boundary"). Rows only read here keep plain fields.
 """
 
 from __future__ import annotations
 
 from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import RawSQL, Value
 from django.db.models.functions import Now
 
 # The CHECK sets of the shared schema (ck_orders_status, ck_stock_movements_reason).
@@ -30,6 +34,21 @@ class MovementReason(models.TextChoices):
     SALE = "sale", "sale"
     CANCEL = "cancel", "cancel"
     ADJUST = "adjust", "adjust"
+
+
+def database_set(output_field: models.Field, expression=None, **kwargs) -> models.GeneratedField:
+    """A column the database writes (a trigger or a default): never sent, read back.
+
+    A ``GeneratedField`` of an unmanaged model: Django leaves it out of every INSERT and
+    UPDATE and returns it from the INSERT. Its expression is never run (Django creates no
+    table here); it says what the database puts there.
+    """
+    return models.GeneratedField(
+        expression=expression if expression is not None else Value(0),
+        output_field=output_field,
+        db_persist=True,
+        **kwargs,
+    )
 
 
 SKU_FORMAT = RegexValidator(
@@ -61,10 +80,10 @@ class Product(models.Model):
     )
     name = models.TextField(validators=[NAME_LENGTH])
     price_cents = models.IntegerField("price (cents)", validators=[MinValueValidator(0)])
-    stock = models.IntegerField(db_default=0, editable=False)
+    stock = database_set(models.IntegerField(), Value(0))
     active = models.BooleanField(default=True, db_default=True)
-    created_at = models.DateTimeField(db_default=Now(), editable=False)
-    updated_at = models.DateTimeField(db_default=Now(), editable=False)
+    created_at = database_set(models.DateTimeField(), Now())
+    updated_at = database_set(models.DateTimeField(), Now())
 
     class Meta:
         managed = False

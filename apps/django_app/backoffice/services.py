@@ -67,13 +67,33 @@ def restock(product: Product, quantity: int, actor: str) -> StockMovement:
     try:
         with transaction.atomic():
             _set_actor(actor)
-            movement = StockMovement.objects.create(
-                product=product, delta=quantity, reason=MovementReason.RESTOCK
-            )
+            movement = record_movement(product.pk, quantity, MovementReason.RESTOCK)
     except DatabaseError as exc:
         raise _database_error(exc) from exc
     product.refresh_from_db(fields=["stock", "updated_at"])
     return movement
+
+
+def record_movement(product_id: int, delta: int, reason: str) -> StockMovement:
+    """Insert a movement naming only the columns the role may write (its grant is
+    column-level: the id, actor and time come from the database, and Django would name
+    ``order_id``, NULL, and ``actor``, DEFAULT); the rest is read back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO shop.stock_movements (product_id, delta, reason) VALUES (%s, %s, %s)"
+            " RETURNING id, order_id, actor, created_at",
+            [product_id, delta, reason],
+        )
+        movement_id, order_id, actor, created_at = cursor.fetchone()
+    return StockMovement(
+        id=movement_id,
+        product_id=product_id,
+        delta=delta,
+        reason=reason,
+        order_id=order_id,
+        actor=actor,
+        created_at=created_at,
+    )
 
 
 # Where each action may start from; the database checks the same (orders_guard).
