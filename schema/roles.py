@@ -20,6 +20,7 @@ from psycopg import sql
 
 from schema.db import owner_connect
 from schema.errors import MergepointError, one_line
+from schema.rules import FUNCTIONS
 from schema.tables import OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES
 from schema.urls import with_dbname
 
@@ -171,6 +172,8 @@ def _reconcile(
     _reconcile_usage(conn, specs, prefix, report)
     _reconcile_tables(conn, specs, prefix, names, report)
     _reconcile_app_roles(conn, {role_name(prefix, s.name): s.name for s in specs}, report)
+    for function in _undeclared_functions(conn):
+        report.add(sql.SQL("DROP FUNCTION {}").format(sql.SQL(function)), conn)
 
 
 def _ensure_role(
@@ -287,6 +290,16 @@ def _reconcile_app_roles(
             sql.SQL("DELETE FROM shop.app_roles WHERE role_name = {}").format(sql.Literal(role)),
             conn,
         )
+
+
+def _undeclared_functions(conn: psycopg.Connection) -> list[str]:
+    """Functions in the owner's namespaces that no migration declares (schema.rules)."""
+    rows = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY(%s) ORDER BY 1",
+        [list(OWNED_SCHEMAS)],
+    ).fetchall()
+    return [r[0] for r in rows if r[0] not in FUNCTIONS]
 
 
 def _grant_connect(conn: psycopg.Connection, names: list[str], report: Report) -> None:
@@ -486,13 +499,17 @@ def privileges(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) 
 def drift(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> list[str]:
     """What the managed roles hold that this file does not declare, one line each.
 
-    Memberships: any membership in or of an app role but the owner's own. (Grants are
-    reconciled exactly by ``reconcile``; ``check`` reports the ones a consumer needs.)
+    Memberships: any membership in or of an app role but the owner's own. Functions: any
+    in the owner's namespaces that no migration declares. (Grants are reconciled exactly
+    by ``reconcile``; ``check`` reports the ones a consumer needs.) ``reconcile`` revokes
+    and drops what this reports.
     """
     with owner_connect(url) as conn:
         owner = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
         managed = [role_name(prefix, s.name) for s in specs]
-        return [
+        lines = [
             f"undeclared membership: {member} is a member of {role} (granted by {grantor})"
             for role, member, grantor in _undeclared_memberships(conn, managed, owner)
         ]
+        lines += [f"undeclared function: {f}" for f in _undeclared_functions(conn)]
+        return lines

