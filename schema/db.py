@@ -45,24 +45,42 @@ def owner_url(environ: Mapping[str, str] | None = None, *, start: bool = True) -
     return embedded.ensure_running(embedded.data_dir(env), start=start).owner_url
 
 
-def role_urls(owner: str, prefix: str) -> dict[str, str]:
-    """URL per app role (same server and database as the owner's URL)."""
-    return {role: with_user(owner, prefix + role) for role in ROLE_NAMES}
+def role_urls(
+    owner: str, prefix: str, passwords: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """URL per app role (same server and database as the owner's URL), with the role's
+    password where ``passwords`` (schema.passwords.load) has one."""
+    known = passwords or {}
+    return {
+        role: with_user(owner, prefix + role, password=known.get(prefix + role))
+        for role in ROLE_NAMES
+    }
 
 
 def role_url_var(role: str) -> str:
     return URL_VARS[role]
 
 
+def connection_hint(role: str) -> str:
+    """What to do when an app role cannot connect: which variable, which command."""
+    return (
+        f"set {URL_VARS[role]} to the {role} role's URL with its password"
+        f" (`mergepoint db password {role}` sets one and prints the URL)"
+    )
+
+
 @contextmanager
 def connect(
-    url: str, *, autocommit: bool = False, **kwargs: object
+    url: str, *, autocommit: bool = False, hint: str | None = None, **kwargs: object
 ) -> Iterator[psycopg.Connection]:
-    """A psycopg connection; connection failures become one readable line."""
+    """A psycopg connection; connection failures become one readable line (and ``hint``)."""
     try:
         conn = psycopg.connect(to_libpq(url), autocommit=autocommit, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
-        raise MergepointError(f"cannot connect to {redact(url)}: {one_line(exc)}") from exc
+        advice = f"; {hint}" if hint else ""
+        raise MergepointError(
+            f"cannot connect to {redact(url)}: {one_line(exc)}{advice}"
+        ) from exc
     try:
         yield conn
     finally:
@@ -74,7 +92,7 @@ def owner_connect(
     url: str, *, autocommit: bool = False, **kwargs: object
 ) -> Iterator[psycopg.Connection]:
     """The owner's connection, its ``search_path`` pinned to ``pg_catalog, pg_temp``."""
-    with connect(url, autocommit=autocommit, options=OWNER_OPTIONS, **kwargs) as conn:
+    with connect(url, autocommit=autocommit, options=OWNER_OPTIONS, **kwargs) as conn:  # type: ignore[arg-type]
         yield conn
 
 

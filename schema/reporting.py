@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from schema import db
+from schema import db, embedded, passwords
 from schema.errors import MergepointError, one_line
 from schema.reports import Report, Result, run
 from schema.urls import validate_url
@@ -53,12 +53,13 @@ def reporting_url(environ: dict[str, str] | None = None) -> str:
     env = dict(os.environ) if environ is None else environ
     if url := env.get(db.role_url_var("reporting")):
         return validate_url(url)
-    return db.role_urls(db.owner_url(env), db.role_prefix(env))["reporting"]
+    stored = passwords.load(embedded.data_dir(env))
+    return db.role_urls(db.owner_url(env), db.role_prefix(env), stored)["reporting"]
 
 
 def run_as_reporting(report: Report, url: str, params: dict[str, object], timeout: str) -> Result:
     """Run ``report`` through psycopg in a read-only transaction bounded by ``timeout``."""
-    with db.connect(url) as conn:
+    with db.connect(url, hint=db.connection_hint("reporting")) as conn:
         conn.read_only = True
         try:
             with conn.transaction():

@@ -15,21 +15,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from schema import db, deploy, embedded, stack
+from schema import db, deploy, embedded, stack, supervisor
 from schema.errors import MergepointError
 from schema.paths import ROOT
 from schema.ports import ensure_port_free
 from schema.registry import APPS, MANAGE_PY, App
+from schema.supervisor import Spec
 from schema.urls import redact, validate_url
 
 ENV_ADMIN_USER = "MERGEPOINT_ADMIN_USER"
@@ -45,18 +45,13 @@ class Options:
     )
     workers: int = 2
     seed: bool = True
+    access_log: bool = False  # errors are always shown; every request only if asked
     ready_timeout: float = 60.0
 
     def port(self, app: App) -> int:
         return self.ports[app.name]
 
 
-@dataclass
-class Running:
-    app: App
-    process: subprocess.Popen[str]
-    reader: threading.Thread
-    tail: list[str] = field(default_factory=list)
 
 
 
@@ -135,81 +130,40 @@ def sample_sku(owner_url: str) -> str:
     return row[0] if row else "SKU"
 
 
-def start_app(app: App, options: Options, env: Mapping[str, str], console: Console) -> Running:
+def http_ok(url: str) -> Callable[[], bool]:
+    """A readiness probe: ``url`` answers 200."""
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return probe
+
+
+def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
+    """The app under gunicorn, as its users run it (``gunicorn 'apps.flask_app:create_app()'``)."""
     argv = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{options.host}:{options.port(app)}",
         "--workers", str(options.workers),
         "--threads", "4",
-        "--access-logfile", "-",
         "--error-logfile", "-",
         "--graceful-timeout", "5",
         "--no-control-socket",  # two gunicorns would fight over ~/.gunicorn/gunicorn.ctl
-        app.wsgi,
     ]  # fmt: skip
-    process = subprocess.Popen(
-        argv,
+    if options.access_log:
+        argv += ["--access-logfile", "-"]
+    return Spec(
+        name=app.name,
+        argv=[*argv, app.wsgi],
+        env=env,
+        colour=app.colour,
         cwd=ROOT,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        bufsize=1,
-        start_new_session=True,  # our signal handler decides how they stop
+        ready=http_ok(f"http://{options.host}:{options.port(app)}{app.probe}"),
     )
-    running = Running(app, process, threading.Thread(daemon=True))
-
-    def relay() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            line = line.rstrip()
-            running.tail = (running.tail + [line])[-20:]
-            console.print(f"[{app.colour}]{app.name:>10} |[/] {escape(line)}", soft_wrap=True)
-
-    running.reader = threading.Thread(target=relay, daemon=True, name=f"log-{app.name}")
-    running.reader.start()
-    return running
-
-
-def wait_ready(running: list[Running], options: Options) -> None:
-    deadline = time.monotonic() + options.ready_timeout
-    pending = list(running)
-    while pending:
-        for r in list(pending):
-            if r.process.poll() is not None:
-                r.reader.join(2)
-                last = r.tail[-1] if r.tail else f"exit {r.process.returncode}"
-                raise MergepointError(f"{r.app.name} exited during start-up: {last}")
-            url = f"http://{options.host}:{options.port(r.app)}{r.app.probe}"
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        pending.remove(r)
-            except (urllib.error.URLError, OSError):
-                pass
-        if time.monotonic() > deadline:
-            raise MergepointError(
-                "not ready after {:.0f}s: {}".format(
-                    options.ready_timeout, ", ".join(r.app.name for r in pending)
-                )
-            )
-        if pending:
-            time.sleep(0.2)
-
-
-def stop_all(running: list[Running], timeout: float = 10) -> None:
-    for r in running:
-        if r.process.poll() is None:
-            os.killpg(r.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for r in running:
-        try:
-            r.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(r.process.pid, signal.SIGKILL)
-            r.process.wait()
-        r.reader.join(2)
 
 
 def up(options: Options, console: Console, environ: Mapping[str, str] | None = None) -> int:
@@ -233,7 +187,8 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
             + (" (started)" if started_embedded else " (already running)")
         )
 
-    running: list[Running] = []
+    running: list[supervisor.Running] = []
+    relay = supervisor.LogRelay(console)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -259,23 +214,21 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
         sku = sample_sku(owner_url)
 
         for app in APPS:
-            running.append(start_app(app, options, app_envs[app.name], console))
-        wait_ready(running, options)
+            running.append(supervisor.start(app_spec(app, options, app_envs[app.name]), relay))
+        supervisor.wait_ready(running, options.ready_timeout)
         print_banner(console, options, username, password, sku)
 
         while not stopping.is_set():
-            dead = [r for r in running if r.process.poll() is not None]
-            if dead:
-                r = dead[0]
+            if (dead := supervisor.first_exited(running)) is not None:
                 console.print(
-                    f"[red]{r.app.name} stopped unexpectedly (exit {r.process.returncode})[/]"
+                    f"[red]{dead.name} stopped unexpectedly (exit {dead.process.returncode})[/]"
                 )
                 return 1
             stopping.wait(0.5)
         console.print("stopping…")
         return 0
     finally:
-        stop_all(running)
+        supervisor.stop_all(running)
         if started_embedded:
             embedded.stop(directory)
             console.print("embedded PostgreSQL stopped (this run started it)")

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from schema import db, embedded, migrations, roles
+from schema import db, embedded, migrations, passwords, roles
 from schema.cli.base import embedded_only, owner
 from schema.registry import ROLE_NAMES
 from schema.urls import redact
@@ -81,7 +81,40 @@ def db_url(role: str) -> None:
     Example: psql "$(mergepoint db url)"
     """
     url = owner()
-    click.echo(url if role == "owner" else db.role_urls(url, db.role_prefix())[role])
+    click.echo(url if role == "owner" else app_role_urls(url)[role])
+
+
+def app_role_urls(owner_url: str) -> dict[str, str]:
+    return db.role_urls(owner_url, db.role_prefix(), passwords.load(embedded.data_dir()))
+
+
+@db_group.command("password")
+@click.argument("role", type=click.Choice(ROLE_NAMES))
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of generating one. "
+    "Example: mergepoint db password reporting --stdin < reporting.pass",
+)
+def db_password(role: str, from_stdin: bool) -> None:
+    """Set ROLE's password (generated: 192 random bits) and print the role's URL.
+
+    The server stores only its SCRAM-SHA-256 verifier, computed here; the password is
+    kept (mode 0600) in the data directory, so `mergepoint env`, `db url` and the pooler
+    use it. Needed on a server with password authentication; the embedded one trusts
+    its own OS user on its private socket.
+
+    \b
+    Examples:
+      mergepoint db password reporting
+      export REPORTING_DATABASE_URL="$(mergepoint db password reporting)"
+    """
+    url = owner()
+    given = sys.stdin.read() if from_stdin else None
+    name = db.role_prefix() + role
+    passwords.set_password(url, name, embedded.data_dir(), given)
+    click.echo(app_role_urls(url)[role])
 
 
 @db_group.command("roles")
@@ -107,7 +140,7 @@ def env_command() -> None:
     url = owner()
     prefix = db.role_prefix()
     click.echo(f"export {db.ENV_URL}={shlex.quote(url)}")
-    for role, role_url in db.role_urls(url, prefix).items():
+    for role, role_url in app_role_urls(url).items():
         click.echo(f"export {db.role_url_var(role)}={shlex.quote(role_url)}")
     if prefix:
         click.echo(f"export {db.ENV_PREFIX}={shlex.quote(prefix)}")

@@ -41,11 +41,24 @@ from schema.registry import app
     help="gunicorn worker processes per app. Example: --workers 4",
 )
 @click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log every request too (errors and start-up are always shown). "
+    "Example: mergepoint up --access-log",
+)
+@click.option(
     "--no-seed",
     is_flag=True,
     help="Do not load demo data into an empty shop. Example: mergepoint up --no-seed",
 )
-def up(storefront_port: int, backoffice_port: int, host: str, workers: int, no_seed: bool) -> None:
+def up(
+    storefront_port: int,
+    backoffice_port: int,
+    host: str,
+    workers: int,
+    access_log: bool,
+    no_seed: bool,
+) -> None:
     """Run everything: database, migrations, roles, demo data, staff user, both apps.
 
     The storefront (Flask) and the back office (Django admin) run under gunicorn as two
@@ -65,5 +78,6 @@ def up(storefront_port: int, backoffice_port: int, host: str, workers: int, no_s
         ports={"storefront": storefront_port, "backoffice": backoffice_port},
         workers=workers,
         seed=not no_seed,
+        access_log=access_log,
     )
     sys.exit(up_module.up(options, Console(highlight=False)))
