@@ -22,6 +22,9 @@ def run_migrations_offline() -> None:
         **OPTIONS,
     )
     with context.begin_transaction():
+        # The same bounds as the online path, for whoever applies this SQL by hand.
+        context.execute(f"SET LOCAL lock_timeout = '{migrations.lock_timeout(config)}'")
+        context.execute(f"SET LOCAL statement_timeout = '{migrations.statement_timeout()}'")
         context.execute(f"CREATE SCHEMA IF NOT EXISTS {SHOP}")
         context.run_migrations()
 

@@ -29,6 +29,8 @@ from schema.urls import to_sqlalchemy
 ENV_LOCK_TIMEOUT = "MERGEPOINT_LOCK_TIMEOUT"
 ENV_ALEMBIC_DIR = "MERGEPOINT_ALEMBIC_DIR"
 DEFAULT_LOCK_TIMEOUT = "2s"
+ENV_STATEMENT_TIMEOUT = "MERGEPOINT_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT = "10min"
 # Session-level advisory lock that serializes migrate runs on one database.
 MIGRATE_LOCK_KEY = 0x6D70_6D69  # "mpmi"
 _TIMEOUT_RE = re.compile(r"^\d+\s*(ms|s|min|h)?$")
@@ -68,6 +70,17 @@ def sqlalchemy_url(config: Config) -> str:
     return to_sqlalchemy(url)
 
 
+def statement_timeout() -> str:
+    """How long one migration statement may run (MERGEPOINT_STATEMENT_TIMEOUT, default 10min):
+    long enough to rebuild an index on millions of rows, short of holding locks forever."""
+    value = os.environ.get(ENV_STATEMENT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT).strip()
+    if not _TIMEOUT_RE.match(value):
+        raise MergepointError(
+            f"invalid {ENV_STATEMENT_TIMEOUT} {value!r}: use a duration such as 10min or 30s"
+        )
+    return value
+
+
 def lock_timeout(config: Config | None = None) -> str:
     value = (config.attributes.get("lock_timeout") if config else None) or os.environ.get(
         ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT
@@ -93,6 +106,10 @@ def migration_lock(connection: sa.Connection, timeout: str) -> Iterator[None]:
         connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SHOP}"))
         connection.execute(
             sa.text("SELECT set_config('lock_timeout', :timeout, false)"), {"timeout": timeout}
+        )
+        connection.execute(
+            sa.text("SELECT set_config('statement_timeout', :timeout, false)"),
+            {"timeout": statement_timeout()},
         )
         connection.commit()
         yield
