@@ -40,6 +40,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.django_app.backoffice.middleware.RejectNulInQueryMiddleware",
+    # 503 naming `manage.py migrate` while Django's own tables are missing (needs no session)
+    "apps.django_app.backoffice.middleware.RequireMigrationsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
