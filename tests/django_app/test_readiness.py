@@ -76,6 +76,19 @@ def test_once_migrated_the_check_costs_no_query(client, db, django_assert_num_qu
         assert client.get("/healthz").status_code == 200
 
 
+def test_a_table_dropped_behind_its_back_is_a_503_not_a_500(superuser_client):
+    client = superuser_client  # signed in: each page reads its session
+    assert client.get("/readyz").status_code == 200  # migrated, and remembered
+    try:
+        with connection.cursor() as cursor:  # inside the test's transaction: rolled back
+            cursor.execute("ALTER TABLE backoffice.django_session RENAME TO hidden_session")
+        response = client.get("/admin/")
+        assert response.status_code == 503
+        assert COMMAND in response.content.decode()
+    finally:
+        readiness.forget()
+
+
 @pytest.mark.slow
 def test_under_gunicorn_a_fresh_back_office_says_so_then_becomes_ready(fresh_db, tmp_path):
     with fresh_db.connect("backoffice", autocommit=True) as backoffice:
