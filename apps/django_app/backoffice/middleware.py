@@ -41,7 +41,7 @@ def unavailable(request: HttpRequest, title: str, message: str, command: str = "
     """A 503 page that needs neither the database nor the admin's templates."""
     page = render_to_string(
         "backoffice/unavailable.html",
-        {"title": title, "message": message, "command": command},
+        {"title": title, "message": message[:1].upper() + message[1:], "command": command},
         request=None,  # no context processors: they would read the session and the user
     )
     response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
