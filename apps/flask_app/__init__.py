@@ -25,7 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Keys: DATABASE_URL (default: $STOREFRONT_DATABASE_URL; required), POOL_SIZE,
     POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes).
     """
-    from apps.flask_app import cli, db, errors
+    from apps.flask_app import cli, db, errors, readiness
     from apps.flask_app.routes import customers, health, orders, products
 
     app = Flask(__name__)
@@ -54,4 +54,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for module in (health, products, customers, orders):
         app.register_blueprint(module.bp)
     app.cli.add_command(cli.db)
+    readiness.init_app(app)  # last: it checks the database once, when serving
     return app

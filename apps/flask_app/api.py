@@ -46,6 +46,31 @@ class Header:
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: how a success response's values feed another operation (by endpoint).
+
+    ``parameters`` and ``request_body`` hold runtime expressions (``$response.body#/id``).
+    A ``request_body`` is the whole body to send, with expressions nested in it: that is
+    schemathesis's reading (told by ``x-schemathesis`` not to mix generated fields in, so
+    its stateful phase really orders the product it just read); a reader without that
+    extension sees the body's shape with the expression in place.
+    """
+
+    target: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    request_body: Any = None
+
+    def render(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"operationId": operation_id(self.target)}
+        if self.parameters:
+            out["parameters"] = dict(self.parameters)
+        if self.request_body is not None:
+            out["requestBody"] = self.request_body
+            out["x-schemathesis"] = {"merge_body": False}
+        return out
+
+
+@dataclass(frozen=True)
 class Operation:
     summary: str
     tag: str
@@ -58,6 +83,8 @@ class Operation:
     response_headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     path_params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     description: str | None = None
+    # OpenAPI links from this operation's success responses, by name.
+    links: Mapping[str, Link] = field(default_factory=dict)
 
 
 def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -93,6 +120,15 @@ def bearer_token() -> str:
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        message = "give this parameter once"
+        raise ApiError(
+            422,
+            "validation_error",
+            f"invalid query: {repeated[0]}: {message}",
+            {"in": "query", "fields": dict.fromkeys(repeated, message)},
+        )
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
@@ -158,22 +194,29 @@ REASONS = {
     413: "Body too large",
     415: "Body is not JSON",
     422: "Invalid request",
-    503: "Database unavailable",
+    503: "Database unavailable, or the storefront's migrations not run",
 }
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
-def openapi_document(app: Flask, *, title: str, version: str) -> dict[str, Any]:
-    operations: list[tuple[str, str, Operation]] = []
+def operation_id(endpoint: str) -> str:
+    """``orders.get_order`` -> ``orders_get_order``."""
+    return endpoint.replace(".", "_")
+
+
+def openapi_document(app: Flask, *, title: str, version: str, server: str = "/") -> dict[str, Any]:
+    """The document for the app mounted at ``server`` (its script root, "/" at the root)."""
+    operations: list[tuple[str, str, str, Operation]] = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         op = getattr(app.view_functions[rule.endpoint], "operation", None)
         if op is None:
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            operations.append((rule.rule, method.lower(), op))
+            operations.append((rule.rule, method.lower(), rule.endpoint, op))
+    documented = {endpoint for _rule, _method, endpoint, _op in operations}
 
     models: set[tuple[type[BaseModel], str]] = {(ErrorBody, "serialization")}
-    for _rule, _method, op in operations:
+    for _rule, _method, _endpoint, op in operations:
         if op.body is not None:
             models.add((op.body, "validation"))
         models.update((m, "serialization") for m in op.responses.values() if m is not None)
@@ -183,12 +226,16 @@ def openapi_document(app: Flask, *, title: str, version: str) -> dict[str, Any]:
     )
 
     paths: dict[str, dict[str, Any]] = {}
-    for rule, method, op in operations:
+    for rule, method, endpoint, op in operations:
         path = _PATH_PARAM.sub(lambda m: "{" + m.group(2) + "}", rule)
-        paths.setdefault(path, {})[method] = _operation_object(rule, op, refs)
+        missing = {link.target for link in op.links.values()} - documented
+        if missing:
+            raise LookupError(f"{endpoint} links to undocumented endpoints: {sorted(missing)}")
+        paths.setdefault(path, {})[method] = _operation_object(rule, endpoint, op, refs)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
+        "servers": [{"url": server}],
         "paths": paths,
         "components": {
             "schemas": defs.get("$defs", {}),
@@ -204,9 +251,16 @@ def openapi_document(app: Flask, *, title: str, version: str) -> dict[str, Any]:
 
 
 def _operation_object(
-    rule: str, op: Operation, refs: Mapping[tuple[type[BaseModel], str], dict[str, Any]]
+    rule: str,
+    endpoint: str,
+    op: Operation,
+    refs: Mapping[tuple[type[BaseModel], str], dict[str, Any]],
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"summary": op.summary, "tags": [op.tag]}
+    out: dict[str, Any] = {
+        "operationId": operation_id(endpoint),
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
     if op.description:
         out["description"] = op.description
     parameters: list[dict[str, Any]] = []
@@ -262,6 +316,8 @@ def _operation_object(
                 name: {"description": description, "schema": {"type": "string"}}
                 for name, description in headers.items()
             }
+        if op.links and model is not None:
+            response["links"] = {name: link.render() for name, link in op.links.items()}
         responses[str(status)] = response
     error_schema = refs[(ErrorBody, "serialization")]
     for status in sorted(errors):

@@ -127,7 +127,9 @@ def register_error_handlers(app: Flask) -> None:
             503, "busy", "the storefront is busy; retry shortly", headers={"Retry-After": "1"}
         )
 
-    @app.errorhandler(Exception)
-    def internal_error(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "an unexpected error occurred; it was logged")
+    app.register_error_handler(Exception, internal_error)
+
+
+def internal_error(exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "an unexpected error occurred; it was logged")

@@ -103,3 +103,11 @@ def current(engine: sa.Engine) -> str | None:
 
 def head() -> str | None:
     return ScriptDirectory.from_config(make_config()).get_current_head()
+
+
+def known(revision: str) -> bool:
+    """Whether this code has ``revision`` (a newer release's revision it has not)."""
+    try:
+        return ScriptDirectory.from_config(make_config()).get_revision(revision) is not None
+    except CommandError:
+        return False

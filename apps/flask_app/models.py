@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
 
 # Same shape as the shared schema's ck_products_sku_format.
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
@@ -20,21 +28,47 @@ ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
 INT64_MAX = 2**63 - 1  # ids are bigint: a larger one is a 422/404 here, not a database error
 
 Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+
+# Patterns are read in three regex dialects: the OpenAPI document's (ECMA-262, as clients
+# and schemathesis read it), pydantic's (Rust's regex) and Python's. Shorthands such as
+# `\s` differ between them (U+0085 is whitespace to Rust and Python, not to ECMA-262;
+# U+FEFF only to ECMA-262), so every class is spelled out with escapes all three read alike.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)  # what str.isspace() and ECMA-262's \s call whitespace, less the C0 controls (refused)
+WHITESPACE_CLASS = (
+    r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+)
+_WIDE_SPACES = r"\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+# A character of an address: no @, no control character, no whitespace.
+_EMAIL_CHAR = rf"[^@\x00-\x20\x7f{_WIDE_SPACES}]"
 # Stricter than the database's check (which wants one @ and no whitespace): a dot in the
-# domain, no control characters, at most 254 characters.
+# domain. Whitespace around the address is allowed and removed.
+EMAIL_PATTERN = (
+    rf"^{WHITESPACE_CLASS}*{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+{WHITESPACE_CLASS}*$"
+)
+# A name: no control characters, and at least one character that is not whitespace.
+_NAME_CHAR = r"[^\x00-\x1f\x7f]"
+NAME_PATTERN = rf"^{_NAME_CHAR}*[^\x00-\x20\x7f{_WIDE_SPACES}]{_NAME_CHAR}*$"
+
+
+def strip_whitespace(value: str) -> str:
+    """Whitespace around a value, as the patterns define it (after they matched the raw
+    value, so the document's lengths and patterns describe exactly what is accepted)."""
+    return value.strip(WHITESPACE)
+
+
 Email = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        max_length=254,
-        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
-    ),
+    StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
+    AfterValidator(strip_whitespace),
 ]
 Name = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"
-    ),
+    StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN),
+    AfterValidator(strip_whitespace),
 ]
 IdempotencyKey = TypeAdapter(
     Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
@@ -53,25 +87,33 @@ class CustomerCreate(Request):
     name: Name = Field(examples=["Ada Lovelace"])
 
 
+def _integral_float_as_int(value: Any) -> Any:
+    # JSON Schema's "integer" is any number without a fractional part: 2.0 is one.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer in a JSON body: 2 or 2.0, never "2", true or 2.5 (strict models).
+JsonInt = Annotated[int, BeforeValidator(_integral_float_as_int)]
+
+
 class OrderLineIn(Request):
     sku: Sku
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    quantity: JsonInt = Field(ge=1, le=MAX_QUANTITY)
 
 
 class OrderCreate(Request):
     lines: list[OrderLineIn] = Field(
-        min_length=1, max_length=MAX_LINES, description="one line per product"
+        min_length=1,
+        max_length=MAX_LINES,
+        description="Lines with the same sku are one product: their quantities add up.",
     )
 
-    @field_validator("lines")
-    @classmethod
-    def one_line_per_sku(cls, lines: list[OrderLineIn]) -> list[OrderLineIn]:
-        seen: set[str] = set()
-        for line in lines:
-            if line.sku in seen:
-                raise ValueError(f"sku {line.sku} appears twice: put each product on one line")
-            seen.add(line.sku)
-        return lines
+    def merged(self) -> dict[str, int]:
+        """Quantity by sku, repeated skus added up, in the order skus first appear."""
+        quantities: dict[str, int] = {}
+        for line in self.lines:
+            quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+        return quantities
 
 
 class ProductQuery(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,6 @@ from apps.flask_app.models import (
     Customer,
     Order,
     OrderLine,
-    OrderLineIn,
     OrderPage,
     Product,
     ProductPage,
@@ -151,9 +150,10 @@ def _set_actor(conn: sa.Connection, customer_id: int) -> None:
     conn.execute(_set_actor_stmt, {"actor": actor(customer_id)})
 
 
-def request_hash(lines: Sequence[OrderLineIn]) -> str:
-    """The same order whatever the order of its lines or the JSON spacing."""
-    canonical = sorted((line.sku, line.quantity) for line in lines)
+def request_hash(quantities: Mapping[str, int]) -> str:
+    """The same order whatever the order of its lines, how they split a product's quantity,
+    or the JSON spacing: the hash of the merged lines (quantity by sku), sorted by sku."""
+    canonical = sorted(quantities.items())
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -198,10 +198,10 @@ class _KeyTaken(Exception):
 def place_order(
     conn: sa.Connection,
     customer_id: int,
-    lines: Sequence[OrderLineIn],
+    quantities: Mapping[str, int],
     idempotency_key: str | None = None,
 ) -> tuple[Order, bool]:
-    """Place an order in one transaction; returns (order, replayed).
+    """Place an order of ``quantities`` (by sku) in one transaction; returns (order, replayed).
 
     The order row first, then one INSERT per line in product-id order (so concurrent
     orders lock products in the same order), each at the product's current price; the
@@ -209,13 +209,13 @@ def place_order(
     already placed under that key (by this call's twin, even concurrently) is returned
     instead, and the same key with another body is refused.
     """
-    digest = request_hash(lines) if idempotency_key is not None else None
+    digest = request_hash(quantities) if idempotency_key is not None else None
     if idempotency_key is not None:
         replay = _replay(conn, customer_id, idempotency_key, digest)
         if replay is not None:
             return replay, True
     try:
-        order = _place(conn, customer_id, lines, idempotency_key, digest)
+        order = _place(conn, customer_id, quantities, idempotency_key, digest)
         conn.commit()
         return order, False
     except _KeyTaken:
@@ -247,11 +247,10 @@ def _replay(conn: sa.Connection, customer_id: int, key: str, digest: str | None)
 def _place(
     conn: sa.Connection,
     customer_id: int,
-    lines: Sequence[OrderLineIn],
+    quantities: Mapping[str, int],
     key: str | None,
     digest: str | None,
 ) -> Order:
-    quantities = {line.sku: line.quantity for line in lines}
     found = conn.execute(
         _products_by_sku, {"skus": list(quantities), "actor": actor(customer_id)}
     ).all()

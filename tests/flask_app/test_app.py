@@ -160,3 +160,34 @@ def test_openapi_is_valid_and_covers_every_route(app, client):
     line = document["components"]["schemas"]["OrderLineIn"]
     assert line["properties"]["quantity"]["maximum"] == 1000
     assert "security" not in document["paths"]["/api/products"]["get"]
+
+
+def test_openapi_links_lead_from_an_order_to_reading_and_cancelling_it(client):
+    document = client.get("/openapi.json").get_json()
+    by_id = {
+        op["operationId"]: (path, method)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+    }
+    assert len(by_id) == sum(len(ops) for ops in document["paths"].values())  # unique ids
+    placed = document["paths"]["/api/orders"]["post"]["responses"]
+    for status in ("200", "201"):
+        links = placed[status]["links"]
+        assert by_id[links["getOrder"]["operationId"]] == ("/api/orders/{order_id}", "get")
+        assert by_id[links["cancelOrder"]["operationId"]] == (
+            "/api/orders/{order_id}/cancel",
+            "post",
+        )
+        for link in links.values():
+            assert link["parameters"] == {"order_id": "$response.body#/id"}
+    # and from a product to ordering it (how a stateful client finds a real sku)
+    product = document["paths"]["/api/products/{sku}"]["get"]["responses"]["200"]["links"]
+    assert by_id[product["orderProduct"]["operationId"]] == ("/api/orders", "post")
+    every_link = [
+        link
+        for ops in document["paths"].values()
+        for op in ops.values()
+        for response in op["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+    assert {link["operationId"] for link in every_link} <= set(by_id)

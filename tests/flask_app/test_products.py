@@ -89,6 +89,8 @@ def test_a_full_last_page_says_there_is_no_next(client, shop):
         ("q=%00", "q"),
         ("after=" + "A" * 65, "after"),
         ("limt=5", "limt"),
+        ("q=tea&q=mug", "q"),  # the document says one q: a second one is not ignored
+        ("limit=5&q=a&limit=6", "limit"),
     ],
 )
 def test_bad_query_is_422_naming_the_parameter(client, query, field):

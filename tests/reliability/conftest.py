@@ -16,7 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,6 +64,7 @@ class Gunicorn:
         *,
         workers: int = 2,
         threads: int = 8,
+        args: Sequence[str] = (),
     ) -> None:
         self.log = log
         self.base = ""
@@ -74,6 +75,7 @@ class Gunicorn:
             "--threads", str(threads),
             "--graceful-timeout", "10",
             "--no-control-socket",
+            *args,
             wsgi,
         ]  # fmt: skip
         with log.open("w") as out:
@@ -121,9 +123,15 @@ class Gunicorn:
 
 @contextmanager
 def gunicorn(
-    wsgi: str, env: Mapping[str, str], log: Path, *, probe: str, **options: int
+    wsgi: str,
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    probe: str,
+    args: Sequence[str] = (),
+    **options: int,
 ) -> Iterator[Gunicorn]:
-    server = Gunicorn(wsgi, env, log, **options)
+    server = Gunicorn(wsgi, env, log, args=args, **options)
     try:
         server.wait_ready(probe)
         yield server

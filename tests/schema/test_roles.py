@@ -1,4 +1,4 @@
-"""Each role can do what DESIGN.md says and is refused the rest; reconciliation is exact."""
+"""Each role can do what docs/design.md says and is refused the rest; reconciliation is exact."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Red team: the database holds against an app role whose credentials are stolen.
 
 Each test performs an attack as the compromised role, with the SQL its grants allow, and
-asserts that it is refused (or neutralized) and that nothing changed. DESIGN.md, "Trust
+asserts that it is refused (or neutralized) and that nothing changed. docs/design.md, "Trust
 boundary", says what must hold; schema/roles.py and alembic/versions/0004 make it hold.
 """
 

@@ -1,6 +1,6 @@
 """The staff-facing admin: declarative classes whose actions call the services.
 
-The admin offers only what the back office's database role may do (DESIGN.md, Roles):
+The admin offers only what the back office's database role may do (docs/design.md, Roles):
 add products and change their name, price and active flag; restock (a movement); move an
 order's status. Nothing is deleted anywhere, customers, orders, lines and movements are
 read-only, and an order changes only through its actions. Lists stay fast on a million

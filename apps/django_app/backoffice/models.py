@@ -9,7 +9,7 @@ The columns of a product the database sets (``stock``, timestamps) are ``databas
 fields: Django never names them in an INSERT or UPDATE and reads them back with
 RETURNING. That matters beyond style: the role's INSERT grant is column-level, and
 PostgreSQL checks the privilege of every column an INSERT names, ``DEFAULT`` included
-(DESIGN.md, "Trust boundary"). Rows only read here keep plain fields.
+(docs/design.md, "Trust boundary"). Rows only read here keep plain fields.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 from psycopg import ProgrammingError
@@ -38,6 +39,43 @@ def integer(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def csv(environ: Mapping[str, str], name: str, default: str) -> list[str]:
     return [item.strip() for item in environ.get(name, default).split(",") if item.strip()]
+
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Https:
+    """What DJANGO_HTTPS=1 turns on: the site is HTTPS only, behind a TLS proxy.
+
+    Whether a request came over HTTPS is the WSGI server's call, not the app's: gunicorn
+    believes X-Forwarded-Proto only from the addresses in its forwarded_allow_ips
+    (127.0.0.1 by default; --forwarded-allow-ips or FORWARDED_ALLOW_IPS for a proxy on
+    another host), so Django does not read the header itself (no SECURE_PROXY_SSL_HEADER,
+    which would believe it from anyone).
+    """
+
+    enabled: bool
+    hsts_seconds: int
+    hsts_include_subdomains: bool
+    hsts_preload: bool
+
+
+def https(environ: Mapping[str, str]) -> Https:
+    if "DJANGO_SECURE_COOKIES" in environ:
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_COOKIES was replaced: set DJANGO_HTTPS=1 when served over HTTPS "
+            "(secure cookies, HSTS, redirect to HTTPS), and unset DJANGO_SECURE_COOKIES"
+        )
+    enabled = flag(environ, "DJANGO_HTTPS")
+    return Https(
+        enabled=enabled,
+        hsts_seconds=integer(environ, "DJANGO_HSTS_SECONDS", ONE_YEAR) if enabled else 0,
+        # Both are hard to undo (every subdomain must then speak HTTPS; browsers ship the
+        # preload list for months), so each is its own decision.
+        hsts_include_subdomains=flag(environ, "DJANGO_HSTS_INCLUDE_SUBDOMAINS"),
+        hsts_preload=flag(environ, "DJANGO_HSTS_PRELOAD"),
+    )
 
 
 def secret_key(environ: Mapping[str, str], debug: bool) -> str:

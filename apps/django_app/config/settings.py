@@ -3,7 +3,8 @@
 Required: BACKOFFICE_DATABASE_URL; DJANGO_SECRET_KEY unless DJANGO_DEBUG=1.
 Optional: DJANGO_DEBUG (default 0), DJANGO_ALLOWED_HOSTS (default localhost,127.0.0.1),
 DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_STATIC_ROOT (only needed for collectstatic),
-DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_SECURE_COOKIES (default 0),
+DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_HTTPS (default 0; with it
+DJANGO_HSTS_SECONDS, DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD),
 BACKOFFICE_LOW_STOCK (the "low stock" filter's threshold, default 10),
 BACKOFFICE_EXACT_COUNT_BELOW (admin lists count exactly below this size, default 10000).
 """
@@ -40,6 +41,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.django_app.backoffice.middleware.RejectNulInQueryMiddleware",
+    # 503 naming `manage.py migrate` while Django's own tables are missing (needs no session)
+    "apps.django_app.backoffice.middleware.RequireMigrationsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -86,7 +89,22 @@ STATIC_ROOT = ENV.get("DJANGO_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = environment.flag(ENV, "DJANGO_SECURE_COOKIES")
+# DJANGO_HTTPS=1 in production: HTTPS only (see environment.Https for who decides that a
+# request came over HTTPS: gunicorn's forwarded_allow_ips, not a header anyone can send).
+_https = environment.https(ENV)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = _https.enabled
+SECURE_HSTS_SECONDS = _https.hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https.hsts_include_subdomains
+SECURE_HSTS_PRELOAD = _https.hsts_preload
+# Health probes speak plain HTTP to the app itself, from inside the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SILENCED_SYSTEM_CHECKS = [
+    # W005 (HSTS without includeSubDomains) and W021 (without preload): both are opt-in on
+    # purpose (DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD), being hard to undo:
+    # they bind every subdomain, and the browsers' preload list, for months.
+    "security.W005",
+    "security.W021",
+]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 

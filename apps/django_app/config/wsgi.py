@@ -17,3 +17,9 @@ except ImproperlyConfigured as exc:
     except ImportError:  # another WSGI server reports it its own way
         raise exc from None
     raise AppImportError(f"error: {exc}") from exc
+
+# Say in the start-up log, in one line, if `manage.py migrate` has not run (or the
+# database cannot be reached); the pages say it too, with a 503.
+from apps.django_app.backoffice import readiness  # noqa: E402 - needs the settings loaded
+
+readiness.report_at_start()

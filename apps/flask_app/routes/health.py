@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, json
+from flask import Blueprint, Response, current_app, json, request
 
 from apps.flask_app.api import json_response, openapi_document, operation
 from apps.flask_app.db import engine
@@ -37,10 +37,14 @@ def readyz() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    document = current_app.extensions.get("storefront.openapi")
+    # `servers` is where this request found the app (its script root: "/shop" when mounted
+    # under /shop), so the document is built once per prefix the app is reached under.
+    server = request.script_root or "/"
+    documents: dict[str, str] = current_app.extensions.setdefault("storefront.openapi", {})
+    document = documents.get(server)
     if document is None:
         document = json.dumps(
-            openapi_document(current_app, title="mergepoint storefront", version="1")
+            openapi_document(current_app, title="mergepoint storefront", version="1", server=server)
         )
-        current_app.extensions["storefront.openapi"] = document
+        documents[server] = document
     return Response(document, mimetype="application/json")

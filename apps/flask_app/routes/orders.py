@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, url_for
 
 from apps.flask_app import shop
-from apps.flask_app.api import Header, json_response, operation, order_id_or_404
+from apps.flask_app.api import Header, Link, json_response, operation, order_id_or_404
 from apps.flask_app.db import connection
-from apps.flask_app.models import IdempotencyKey, Order, OrderCreate, OrderPage, OrderQuery
+from apps.flask_app.models import (
+    MAX_QUANTITY,
+    IdempotencyKey,
+    Order,
+    OrderCreate,
+    OrderPage,
+    OrderQuery,
+)
 
 bp = Blueprint("orders", __name__, url_prefix="/api/orders")
 
@@ -24,7 +31,9 @@ IDEMPOTENCY_KEY = Header(
 @operation(
     summary="Place an order",
     description="One transaction: the order, then each line at the product's current price. "
-    "409 insufficient_stock names the sku the database refused; nothing is stored then.",
+    "Lines with the same sku are one product: their quantities add up (each line holds at "
+    f"most {MAX_QUANTITY}). 409 insufficient_stock names the sku the database refused; "
+    "nothing is stored then.",
     tag="orders",
     auth=True,
     body=OrderCreate,
@@ -35,13 +44,18 @@ IDEMPOTENCY_KEY = Header(
         201: {"Location": "the new order"},
     },
     errors=(404, 409),
+    links={
+        "getOrder": Link("orders.get_order", {"order_id": "$response.body#/id"}),
+        "cancelOrder": Link("orders.cancel", {"order_id": "$response.body#/id"}),
+    },
 )
 def place(customer_id: int, body: OrderCreate) -> Response:
     key = IDEMPOTENCY_KEY.parse()
-    order, replayed = shop.place_order(connection(), customer_id, body.lines, key)
+    order, replayed = shop.place_order(connection(), customer_id, body.merged(), key)
     if replayed:
         return json_response(order, 200, {"Idempotent-Replayed": "true"})
-    return json_response(order, 201, {"Location": f"/api/orders/{order.id}"})
+    location = url_for("orders.get_order", order_id=order.id)
+    return json_response(order, 201, {"Location": location})
 
 
 @bp.get("")

@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, Response
 
 from apps.flask_app import shop
-from apps.flask_app.api import json_response, operation
+from apps.flask_app.api import Link, json_response, operation
 from apps.flask_app.db import connection
 from apps.flask_app.errors import ApiError
 from apps.flask_app.models import SKU_PATTERN, Product, ProductPage, ProductQuery
@@ -22,6 +22,13 @@ bp = Blueprint("products", __name__, url_prefix="/api/products")
     tag="products",
     query=ProductQuery,
     responses={200: ProductPage},
+    links={
+        "getProduct": Link("products.get_product", {"sku": "$response.body#/items/0/sku"}),
+        "orderProduct": Link(
+            "orders.place",
+            request_body={"lines": [{"sku": "$response.body#/items/0/sku", "quantity": 1}]},
+        ),
+    },
 )
 def list_products(query: ProductQuery) -> Response:
     page = shop.list_products(connection(), q=query.q, after=query.after, limit=query.limit)
@@ -35,6 +42,11 @@ def list_products(query: ProductQuery) -> Response:
     responses={200: Product},
     errors=(404,),
     path_params={"sku": {"type": "string", "pattern": SKU_PATTERN}},
+    links={
+        "orderProduct": Link(
+            "orders.place", request_body={"lines": [{"sku": "$response.body#/sku", "quantity": 1}]}
+        ),
+    },
 )
 def get_product(sku: str) -> Response:
     if not re.fullmatch(SKU_PATTERN, sku):

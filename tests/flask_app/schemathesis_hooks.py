@@ -1,0 +1,32 @@
+"""Hooks for the schemathesis run (loaded through SCHEMATHESIS_HOOKS by test_schemathesis.py).
+
+An Idempotency-Key names one attempt at one order: clients make a fresh one per order
+(a UUID, say) and repeat it only to retry that same order. Generated keys repeat by
+chance ("0" twice, with two different bodies), and the API rightly refuses that with
+422 idempotency_key_reused, a rule a schema cannot state. So in a schema-valid request
+each well-formed key gets a suffix unique to that request, as schemathesis advises for
+unique fields. Negative cases are sent as generated (editing one would make schemathesis
+re-judge it, and put back a header the case meant to leave out). Reusing a key is tested
+on its own (tests/flask_app/test_orders.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import schemathesis
+
+HEADER = "Idempotency-Key"
+WELL_FORMED = re.compile(r"[\x21-\x7e]{1,255}")
+_attempts = itertools.count(1)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):  # type: ignore[no-untyped-def]
+    if case.meta is not None and not case.meta.generation.mode.is_positive:
+        return
+    key = (case.headers or {}).get(HEADER)
+    if isinstance(key, str) and WELL_FORMED.fullmatch(key):
+        suffix = f"~{next(_attempts)}"
+        case.headers[HEADER] = key[: 255 - len(suffix)] + suffix
