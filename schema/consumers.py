@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from schema import migrations
+from schema import events, migrations
 from schema.db import create_database, drop_database, owner_connect
 from schema.errors import one_line
 from schema.roles import reconcile, role_name
@@ -111,12 +111,12 @@ def _live_constraint_names(conn: psycopg.Connection) -> set[str]:
 
 
 def _live_rules(conn: psycopg.Connection, rules: Iterable[str]) -> set[str]:
-    """Rule names some trigger function in ``shop`` raises (``MESSAGE = 'name'``)."""
+    """Rule names some function in ``shop`` or ``events`` raises (``MESSAGE = 'name'``)."""
     sources = "\n".join(
         r[0]
         for r in conn.execute(
             "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-            " WHERE n.nspname = 'shop'"
+            " WHERE n.nspname IN ('shop', 'events')"
         ).fetchall()
     )
     return {rule for rule in rules if f"MESSAGE = '{rule}'" in sources}
@@ -190,6 +190,8 @@ def check(url: str, prefix: str, descriptions: Iterable[Description]) -> list[Br
             for rule in d.get("rules", ()):
                 if rule not in rules:
                     breaks.append(Break(name, "shop", None, f"no trigger raises rule {rule}"))
+            for problem in events.check(conn, prefix, d):
+                breaks.append(Break(name, "events", None, problem))
     return breaks
 
 
@@ -227,6 +229,7 @@ def vet_migration(
         scratch_url = with_dbname(url, scratch)
         migrations.upgrade(scratch_url, target)
         reconcile(scratch_url, prefix, connect=False)
+        events.reconcile(scratch_url, prefix, descriptions)
         return check(scratch_url, prefix, descriptions)
     finally:
         drop_database(url, scratch)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schema import consumers, migrations, roles
+from schema import consumers, events, migrations, roles
 from schema.consumers import Break
 from schema.errors import MergepointError
 
@@ -18,6 +18,7 @@ class MigrateResult:
     before: str | None
     after: str | None
     role_changes: tuple[str, ...]
+    subscription_changes: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         schema = (
@@ -26,7 +27,8 @@ class MigrateResult:
             else f"schema: at {self.after} (nothing to do)"
         )
         changes = len(self.role_changes)
-        return [schema, f"roles: {changes} change(s)" if changes else "roles: up to date"]
+        lines = [schema, f"roles: {changes} change(s)" if changes else "roles: up to date"]
+        return lines + [f"events: {change}" for change in self.subscription_changes]
 
 
 class MigrationRefused(MergepointError):
@@ -53,15 +55,16 @@ def migrate(
     """Vet pending revisions against the consumers, upgrade, reconcile roles."""
     before = migrations.current(url)
     target = migrations.resolve_target(revision)
+    descriptions, failures = consumers.describe_all()
     if before != target and not force:
-        descriptions, failures = consumers.describe_all()
         breaks = failures + consumers.vet_migration(url, revision, prefix, descriptions)
         if breaks:
             raise MigrationRefused(target, breaks)
     migrations.upgrade(url, revision, timeout=lock_timeout)
     after = migrations.current(url)
     report = roles.reconcile(url, prefix)
-    return MigrateResult(before, after, tuple(report.changes))
+    subscribed = events.reconcile(url, prefix, descriptions)
+    return MigrateResult(before, after, tuple(report.changes), tuple(subscribed))
 
 
 def downgrade(

@@ -21,7 +21,7 @@ from psycopg import sql
 from schema.db import owner_connect
 from schema.errors import MergepointError, one_line
 from schema.rules import FUNCTIONS
-from schema.tables import OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES
+from schema.tables import EVENTS, OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES
 from schema.urls import with_dbname
 
 ROLES_LOCK_KEY = 0x6D70_726F  # "mpro", taken in the postgres database
@@ -42,6 +42,7 @@ class RoleSpec:
     usage: tuple[str, ...]
     grants: tuple[Grant, ...]
     settings: dict[str, str] = field(default_factory=dict)
+    executes: tuple[str, ...] = ()  # functions it may call, as regprocedure text
 
 
 def _on(privilege: str, tables: Iterable[str], *columns: str) -> tuple[Grant, ...]:
@@ -49,12 +50,14 @@ def _on(privilege: str, tables: Iterable[str], *columns: str) -> tuple[Grant, ..
 
 
 ALL_SHOP = TABLE_NAMES
+# The event protocol (0005): a consumer polls and acknowledges its own subscription only.
+CONSUMES = ("events.poll(text,integer)", "events.ack(text,xid8,bigint)")
 
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="storefront",
         owns="storefront",
-        usage=(SHOP,),
+        usage=(SHOP, EVENTS),
         grants=(
             *_on("SELECT", ("products", "customers", "orders", "order_lines")),
             *_on("INSERT", ("customers",), "email", "name"),
@@ -63,7 +66,9 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("INSERT", ("order_lines",), "order_id", "product_id", "quantity"),
             *_on("UPDATE", ("orders",), "status"),
             *_on("REFERENCES", ("customers",), "id"),
+            *_on("SELECT", ("settings",)),
         ),
+        executes=CONSUMES,
         settings={
             "statement_timeout": "10s",
             "lock_timeout": "5s",
@@ -73,7 +78,7 @@ ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="backoffice",
         owns="backoffice",
-        usage=(SHOP,),
+        usage=(SHOP, EVENTS),
         grants=(
             *_on("SELECT", ALL_SHOP),
             # Column-level: ids, actors, timestamps and stock come from the database.
@@ -81,7 +86,10 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("INSERT", ("stock_movements",), "product_id", "delta", "reason"),
             *_on("UPDATE", ("products",), "name", "price_cents", "active"),
             *_on("UPDATE", ("orders",), "status"),
+            *_on("SELECT", ("settings",)),
+            *_on("UPDATE", ("settings",), "low_stock_threshold"),
         ),
+        executes=CONSUMES,
         settings={
             "search_path": "backoffice, shop",
             "statement_timeout": "30s",
@@ -95,6 +103,7 @@ ROLES: tuple[RoleSpec, ...] = (
         usage=(SHOP, REPORTING),
         grants=(
             *_on("SELECT", ALL_SHOP),
+            *_on("SELECT", ("settings",)),
             Grant("SELECT", f"{REPORTING}.customer_lifetime_value"),
             Grant("SELECT", f"{REPORTING}.ledger_audit"),
         ),
@@ -171,6 +180,7 @@ def _reconcile(
         _grant_connect(conn, names, report)
     _reconcile_usage(conn, specs, prefix, report)
     _reconcile_tables(conn, specs, prefix, names, report)
+    _reconcile_executes(conn, specs, prefix, names, report)
     _reconcile_app_roles(conn, {role_name(prefix, s.name): s.name for s in specs}, report)
     for function in _undeclared_functions(conn):
         report.add(sql.SQL("DROP FUNCTION {}").format(sql.SQL(function)), conn)
@@ -485,6 +495,48 @@ def _reconcile_tables(
         report.add(
             sql.SQL("GRANT {} TO {}").format(
                 target(table, column, privilege), sql.Identifier(grantee)
+            ),
+            conn,
+        )
+
+
+def _reconcile_executes(
+    conn: psycopg.Connection,
+    specs: tuple[RoleSpec, ...],
+    prefix: str,
+    managed: list[str],
+    report: Report,
+) -> None:
+    """EXECUTE on the owner's functions: exactly the ``executes`` of each spec."""
+    rows = conn.execute(
+        """
+        SELECT p.oid::regprocedure::text, g.rolname
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+          LEFT JOIN LATERAL aclexplode(p.proacl) a ON a.privilege_type = 'EXECUTE'
+          LEFT JOIN pg_roles g ON g.oid = a.grantee
+         WHERE n.nspname = ANY(%s)
+        """,
+        [list(OWNED_SCHEMAS)],
+    ).fetchall()
+    existing = {function for function, _ in rows}
+    actual = {(grantee, function) for function, grantee in rows if grantee in managed}
+    desired = {
+        (role_name(prefix, spec.name), function)
+        for spec in specs
+        for function in spec.executes
+        if function in existing
+    }
+    for grantee, function in sorted(actual - desired):
+        report.add(
+            sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM {}").format(
+                sql.SQL(function), sql.Identifier(grantee)
+            ),
+            conn,
+        )
+    for grantee, function in sorted(desired - actual):
+        report.add(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
+                sql.SQL(function), sql.Identifier(grantee)
             ),
             conn,
         )

@@ -27,6 +27,11 @@ RULES: dict[str, str] = {
     "paid -> shipped|cancelled",
     "status_change_not_allowed": "the storefront may only cancel an order; staff mark "
     "orders paid and shipped",
+    "order_has_no_lines": "an order is placed with its lines, in one transaction",
+    "order_already_placed": "a line is added only in the transaction that places the order",
+    "unknown_subscription": "events.poll/ack name a subscription that does not exist",
+    "not_your_subscription": "a role polls or acknowledges only its own subscriptions",
+    "ack_beyond_horizon": "a cursor never moves past events whose transaction may still run",
 }
 
 # Every function the migrations create in the owner's namespaces, as regprocedure text.
@@ -48,6 +53,13 @@ FUNCTIONS = frozenset(
         "shop.movement_actor()",
         "shop.stock_movements_stamp()",
         "shop.order_lines_price()",
+        # 0005
+        "events.emit(text,bigint,jsonb)",
+        "events.order_placed()",
+        "events.order_status_changed()",
+        "events.price_changed()",
+        "events.poll(text,integer)",
+        "events.ack(text,xid8,bigint)",
     }
 )
 

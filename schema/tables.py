@@ -9,10 +9,25 @@ migrations (autogenerate does not see triggers) and are tested in tests/schema.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.base import ischema_names
 
 SHOP = "shop"
 REPORTING = "reporting"
-OWNED_SCHEMAS = (SHOP, REPORTING)
+EVENTS = "events"
+OWNED_SCHEMAS = (SHOP, REPORTING, EVENTS)
+
+
+class XID8(sa.types.UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id (``xid8``): the outbox's commit-order key."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "xid8"
+
+
+ischema_names["xid8"] = XID8  # so reflection (drift, `alembic check`) recognises it
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -189,4 +204,75 @@ app_roles = sa.Table(
     sa.Column("role_name", sa.Text, primary_key=True),
     sa.Column("app", sa.Text, nullable=False),
     sa.CheckConstraint(_in("app", APPS), name="app"),
+)
+
+# The shop's settings, one row: the one low-stock threshold (the stock.low event, the
+# admin's filter, the low_stock report's default and the dashboard all read it).
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("id", sa.Boolean, primary_key=True, server_default=sa.true()),
+    sa.Column("low_stock_threshold", sa.Integer, nullable=False, server_default=sa.text("5")),
+    sa.CheckConstraint("id", name="one_row"),
+    sa.CheckConstraint(
+        "low_stock_threshold BETWEEN 0 AND 1000000", name="low_stock_threshold_range"
+    ),
+)
+
+# --- events: the transactional outbox (written only by the database's triggers) --------
+
+topics = sa.Table(
+    "topics",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    schema=EVENTS,
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _id(),
+    sa.Column("txid", XID8, nullable=False, server_default=sa.text("pg_current_xact_id()")),
+    sa.Column("topic", sa.Text, sa.ForeignKey("events.topics.name"), nullable=False),
+    sa.Column("aggregate_id", sa.BigInteger, nullable=False),
+    sa.Column("payload", postgresql.JSONB, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    _now("created_at"),
+    schema=EVENTS,
+)
+sa.Index("ix_outbox_txid_id", outbox.c.txid, outbox.c.id)
+sa.Index("ix_outbox_created_at", outbox.c.created_at)
+sa.Index(
+    "uq_outbox_order_placed_aggregate_id",
+    outbox.c.aggregate_id,
+    unique=True,
+    postgresql_where=sa.text("topic = 'order.placed'"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("role_name", sa.Text, nullable=False),
+    sa.Column("topics", postgresql.ARRAY(sa.Text), nullable=False),
+    sa.Column(
+        "cursor_txid",
+        XID8,
+        nullable=False,
+        server_default=sa.text("pg_snapshot_xmin(pg_current_snapshot())"),
+    ),
+    sa.Column("cursor_id", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    _now("created_at"),
+    sa.Column("acked_at", sa.DateTime(timezone=True), nullable=True),
+    schema=EVENTS,
+)
+
+TOPICS = (
+    "order.placed",
+    "order.paid",
+    "order.shipped",
+    "order.cancelled",
+    "stock.low",
+    "product.price_changed",
 )

@@ -26,7 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes).
     """
     from apps.flask_app import cli, db, errors, readiness
-    from apps.flask_app.routes import customers, health, orders, products
+    from apps.flask_app.routes import customers, health, notifications, orders, products
 
     app = Flask(__name__)
     app.config.from_mapping(
@@ -51,8 +51,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.teardown_appcontext(db.close_connection)
     errors.register_error_handlers(app)
-    for module in (health, products, customers, orders):
+    for module in (health, products, customers, orders, notifications):
         app.register_blueprint(module.bp)
     app.cli.add_command(cli.db)
+    app.cli.add_command(cli.events)
     readiness.init_app(app)  # last: it checks the database once, when serving
     return app

@@ -65,3 +65,49 @@ def check() -> None:
             click.echo(line, err=True)
         raise click.ClickException(f"{len(diffs)} difference(s) between the code and the database")
     click.echo("storefront schema matches the code")
+
+
+events = AppGroup(
+    "events",
+    help="The storefront's event consumer (customer notifications), as STOREFRONT_DATABASE_URL."
+    "\n\nExample: flask --app apps.flask_app events consume",
+)
+
+
+@events.command("consume")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Events per transaction.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.001, 60),
+    default=0.015,
+    show_default=True,
+    help="Seconds between polls when idle.",
+)
+def consume(batch: int, interval: float) -> None:
+    """Turn order events into customer notifications until SIGTERM or Ctrl-C."""
+    import logging
+    import signal
+    import threading
+
+    from apps.flask_app import events as consumer
+    from apps.flask_app.db import make_engine
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    # Its own engine and name: consumers connect directly, never through a pooler.
+    engine = make_engine(
+        current_app.config["DATABASE_URL"], pool_size=1, application_name="storefront-events"
+    )
+    try:
+        handled = consumer.consume(engine, stop, limit=batch, interval=interval)
+    finally:
+        engine.dispose()
+    click.echo(f"events: stopped after {handled} event(s)")

@@ -57,14 +57,19 @@ def sqlalchemy_url(url: str) -> sa.URL:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 10
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout: float = 10,
+    application_name: str = "mergepoint-storefront",
 ) -> sa.Engine:
     parsed = sqlalchemy_url(url)
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = 5
     if "application_name" not in parsed.query:
-        connect_args["application_name"] = "mergepoint-storefront"
+        connect_args["application_name"] = application_name
     return sa.create_engine(
         parsed,
         pool_pre_ping=True,

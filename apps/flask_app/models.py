@@ -201,3 +201,26 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class NotificationQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after: int | None = Field(
+        None, ge=1, le=INT64_MAX, description="the `next` of the previous page"
+    )
+    limit: int = Field(20, ge=1, le=MAX_PAGE)
+
+
+class Notification(BaseModel):
+    id: int
+    order_id: int
+    kind: Literal["paid", "shipped", "cancelled"] = Field(
+        description="what happened to the order (by staff, or by anyone but you)"
+    )
+    created_at: datetime
+
+
+class NotificationPage(BaseModel):
+    items: list[Notification]
+    next: int | None = Field(description="pass as `after` for the next page; null on the last")

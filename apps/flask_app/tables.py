@@ -117,3 +117,36 @@ api_tokens = sa.Table(
     sa.CheckConstraint("length(token_hash) = 64", name="token_hash_sha256_hex"),
 )
 sa.Index("ix_api_tokens_customer_id", api_tokens.c.customer_id)
+
+# What customers are told about their orders: written by the event consumer (events.py),
+# one row per event at most (event_id is unique: a redelivered event changes nothing).
+NOTIFICATION_KINDS = ("paid", "shipped", "cancelled")
+notifications = sa.Table(
+    "notifications",
+    storefront_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column(
+        "customer_id",
+        sa.BigInteger,
+        sa.ForeignKey(customers.c.id, ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("order_id", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.UniqueConstraint("event_id"),
+    sa.CheckConstraint("kind IN ('paid', 'shipped', 'cancelled')", name="kind"),
+)
+sa.Index("ix_notifications_customer_id_id", notifications.c.customer_id, notifications.c.id)
+
+# The events the storefront consumes (the `events` namespace's protocol, alembic 0005).
+SUBSCRIPTIONS = (
+    {
+        "name": "storefront-notifications",
+        "topics": ["order.cancelled", "order.paid", "order.shipped"],
+    },
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from schema.cli import db, migrate, report, seed, up
+from schema.cli import db, events, migrate, report, seed, up
 from schema.cli.base import Group
 
 
@@ -40,6 +40,7 @@ for command in (
     migrate.check,
     db.db_group,
     db.env_command,
+    events.events_group,
     up.up,
     seed.seed,
     report.report,

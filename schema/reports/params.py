@@ -89,6 +89,8 @@ class Param:
         return self._check(given)
 
     def _parse(self, raw: str, today: date) -> object:
+        if raw == "" and self.default == "":  # declared `= ""`: not given, NULL in the SQL
+            return None
         if self.type == "int":
             if not re.fullmatch(r"[+-]?\d{1,18}", raw):
                 raise self._error(raw)
@@ -118,6 +120,8 @@ class Param:
         raise AssertionError(f"unknown parameter type {self.type}")  # pragma: no cover
 
     def _check(self, value: object) -> object:
+        if value is None and self.default == "":  # optional: the SQL has its own default
+            return None
         if self.type == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise self._error(value)

@@ -329,7 +329,7 @@ def test_without_the_permission_there_is_no_restock_or_status_action(client, sho
     )
     client.force_login(viewer)
     pid = shop.product()
-    oid = shop.order({}, status="placed")
+    oid = shop.order({shop.product(stock=1): 1}, status="placed")
     assert "restock_selected" not in text(client.get(PRODUCTS))
     assert "mark_paid" not in text(client.get(ORDERS))
     assert "mark_paid" not in text(client.get(f"{ORDERS}{oid}/change/"))

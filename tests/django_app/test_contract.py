@@ -99,7 +99,7 @@ def test_every_model_matches_its_live_table(session_db):
 
 def test_drift_is_reported_one_readable_line_each(fresh_db):
     with fresh_db.connect(autocommit=True) as owner:
-        owner.execute("ALTER TABLE shop.products ALTER COLUMN price_cents TYPE bigint")
+        owner.execute("ALTER TABLE shop.orders ALTER COLUMN idempotency_key TYPE varchar(255)")
         owner.execute("ALTER TABLE shop.customers ADD COLUMN phone text")
         owner.execute("ALTER TABLE shop.orders ALTER COLUMN request_hash SET NOT NULL")
         owner.execute("ALTER TABLE shop.orders DROP CONSTRAINT fk_orders_customer_id_customers")
@@ -110,8 +110,9 @@ def test_drift_is_reported_one_readable_line_each(fresh_db):
         "Customer (customers).phone: in the database, not in the model",
         "Order (orders).customer_id: references is None in the database,"
         " 'customers.id' in the model",
+        "Order (orders).idempotency_key: type is 'character varying(255)' in the database,"
+        " 'text' in the model",
         "Order (orders).request_hash: nullable is False in the database, True in the model",
-        "Product (products).price_cents: type is 'bigint' in the database, 'integer' in the model",
         "StockMovement (stock_movements).actor: in the model, not in the database",
         "StockMovement (stock_movements).done_by: in the database, not in the model",
     ]

@@ -112,12 +112,15 @@ def test_migrate_creates_djangos_tables_in_backoffice_and_leaves_shop_untouched(
             " WHERE g.name = 'clerks' ORDER BY 1"
         ).fetchall()
     assert [c for (c,) in clerks] == [
+        "change_feeditem",
         "change_order_status",
         "restock_product",
         "view_customer",
+        "view_feeditem",
         "view_order",
         "view_orderline",
         "view_product",
+        "view_shopsettings",
         "view_stockmovement",
     ]
 

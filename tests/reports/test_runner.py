@@ -17,7 +17,7 @@ from schema.reports.runner import adapter_for
 
 @pytest.fixture
 def sqlite_shop() -> Iterator[sqlite3.Connection]:
-    """An in-memory SQLite database with a ``shop`` schema holding a products table."""
+    """An in-memory SQLite database with a ``shop`` schema: products and the settings."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("ATTACH DATABASE ':memory:' AS shop")
@@ -25,6 +25,8 @@ def sqlite_shop() -> Iterator[sqlite3.Connection]:
             "CREATE TABLE shop.products (id INTEGER PRIMARY KEY, sku TEXT NOT NULL,"
             " name TEXT NOT NULL, stock INTEGER NOT NULL, active BOOLEAN NOT NULL)"
         )
+        conn.execute("CREATE TABLE shop.settings (low_stock_threshold INTEGER NOT NULL)")
+        conn.execute("INSERT INTO shop.settings VALUES (1)")
         conn.executemany(
             "INSERT INTO shop.products VALUES (?, ?, ?, ?, ?)",
             [
@@ -46,13 +48,15 @@ def test_low_stock_runs_on_sqlite3(sqlite_shop, paramstyle):
     assert result.columns == ("product_id", "sku", "name", "stock", "active")
     assert result.rows == [(3, "COF-1", "Coffee", 0, 1), (2, "TEA-2", "Black tea", 2, 1)]
     assert result.params == {"threshold": 2, "sku_prefix": "", "include_inactive": False}
+    shops = run(report, sqlite_shop, {})  # no threshold given: the shop's own (1)
+    assert [row[1] for row in shops.rows] == ["COF-1"] and shops.params["threshold"] is None
 
     typed = run(
         report, sqlite_shop, {"threshold": 7, "sku_prefix": "TEA-", "include_inactive": True}
     )
     assert [row[1] for row in typed.rows] == ["TEA-2", "TEA-1"]
     inactive = run(report, sqlite_shop, {"include_inactive": "yes"}, paramstyle=paramstyle)
-    assert [row[1] for row in inactive.rows] == ["COF-1", "OLD-1", "TEA-2"]
+    assert [row[1] for row in inactive.rows] == ["COF-1", "OLD-1"]  # the shop's threshold: 1
 
 
 def test_text_that_looks_like_sql_is_only_ever_a_value_on_sqlite3(sqlite_shop):

@@ -96,16 +96,18 @@ def test_idempotency_key_is_unique_per_customer(shop):
     insert = (
         "INSERT INTO shop.orders (customer_id, idempotency_key, request_hash) VALUES (%s, %s, 'h')"
     )
-    shop.conn.execute(insert, [ada, "k-1"])
-    shop.conn.execute(insert, [bob, "k-1"])  # another customer may use the same key
-    with pytest.raises(errors.UniqueViolation) as exc:
+    # Orders without lines never commit (order_has_no_lines): all of it in one transaction.
+    with shop.conn.transaction(force_rollback=True):
         shop.conn.execute(insert, [ada, "k-1"])
-    assert constraint_of(exc) == "uq_orders_customer_id_idempotency_key"
-    with pytest.raises(errors.CheckViolation) as exc:
-        shop.conn.execute(
-            "INSERT INTO shop.orders (customer_id, idempotency_key) VALUES (%s, 'k-2')", [ada]
-        )
-    assert constraint_of(exc) == "ck_orders_idempotency_key_has_hash"
+        shop.conn.execute(insert, [bob, "k-1"])  # another customer may use the same key
+        with pytest.raises(errors.UniqueViolation) as exc, shop.conn.transaction():
+            shop.conn.execute(insert, [ada, "k-1"])
+        assert constraint_of(exc) == "uq_orders_customer_id_idempotency_key"
+        with pytest.raises(errors.CheckViolation) as exc, shop.conn.transaction():
+            shop.conn.execute(
+                "INSERT INTO shop.orders (customer_id, idempotency_key) VALUES (%s, 'k-2')", [ada]
+            )
+        assert constraint_of(exc) == "ck_orders_idempotency_key_has_hash"
 
 
 def test_stock_is_the_ledgers_projection(shop):
@@ -238,9 +240,20 @@ def test_status_moves_only_forward(shop, start, target):
 def test_lines_go_only_into_a_placed_order_and_never_change(shop):
     pid, other = shop.product("A-1", stock=5), shop.product("B-1", stock=5)
     oid = shop.order({pid: 1}, customer=shop.customer())
-    shop.conn.execute("UPDATE shop.orders SET status = 'paid' WHERE id = %s", [oid])
-    with raises_rule("order_not_open"):
+    # Once placed (committed), an order takes no more lines.
+    with raises_rule("order_already_placed"):
         shop.conn.execute("INSERT INTO shop.order_lines VALUES (%s, %s, 1, 100)", [oid, other])
+    # Within its own transaction, a line goes only into an order that is still placed.
+    with shop.conn.transaction(force_rollback=True):
+        fresh = shop.conn.execute(
+            "INSERT INTO shop.orders (customer_id) VALUES (%s) RETURNING id", [shop.customer()]
+        ).fetchone()[0]
+        shop.conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE id = %s", [fresh])
+        with raises_rule("order_not_open"), shop.conn.transaction():
+            shop.conn.execute(
+                "INSERT INTO shop.order_lines VALUES (%s, %s, 1, 100)", [fresh, other]
+            )
+    shop.conn.execute("UPDATE shop.orders SET status = 'paid' WHERE id = %s", [oid])
     with raises_rule("order_lines_are_immutable"):
         shop.conn.execute("UPDATE shop.order_lines SET quantity = 5 WHERE order_id = %s", [oid])
     with raises_rule("order_lines_are_immutable"):

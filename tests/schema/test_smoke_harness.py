@@ -7,7 +7,7 @@ def test_fresh_db_is_migrated_and_owned_by_a_non_superuser(fresh_db):
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'shop'"
         ).fetchone()[0]
     assert user.endswith("owner") and is_super is False
-    assert tables == 7  # the five business tables, app_roles, alembic_version
+    assert tables == 8  # the five business tables, app_roles, settings, alembic_version
 
 
 def test_a_database_is_dropped_even_with_app_sessions_still_open(pg):

@@ -335,7 +335,7 @@ def test_the_head_revision_creates_exactly_the_declared_functions(owner):
         r[0]
         for r in owner.execute(
             "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n"
-            " ON n.oid = p.pronamespace WHERE n.nspname IN ('shop', 'reporting')"
+            " ON n.oid = p.pronamespace WHERE n.nspname IN ('shop', 'reporting', 'events')"
         ).fetchall()
     }
     assert live == FUNCTIONS

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -33,10 +32,12 @@ from apps.django_app.backoffice import services
 from apps.django_app.backoffice.errors import BackofficeError
 from apps.django_app.backoffice.models import (
     Customer,
+    FeedItem,
     Order,
     OrderLine,
     OrderStatus,
     Product,
+    ShopSettings,
     StockMovement,
 )
 from apps.django_app.backoffice.paginator import EstimatedCountPaginator
@@ -44,6 +45,7 @@ from apps.django_app.backoffice.paginator import EstimatedCountPaginator
 admin.site.site_header = "mergepoint back office"
 admin.site.site_title = "mergepoint back office"
 admin.site.index_title = "Back office"
+admin.site.index_template = "admin/backoffice/index.html"  # the staff feed above the models
 
 # The most rows one action may touch (each is its own transaction).
 ACTION_LIMIT = 500
@@ -108,16 +110,17 @@ class LowStockFilter(admin.SimpleListFilter):
     parameter_name = "stock"
 
     def lookups(self, request, model_admin):
+        # The shop's one threshold (shop.settings): the stock.low event uses it too.
         return (
             ("out", "Out of stock"),
-            ("low", f"Low (below {settings.BACKOFFICE_LOW_STOCK})"),
+            ("low", f"Low (at or below {ShopSettings.threshold()})"),
         )
 
     def queryset(self, request, queryset):
         if self.value() == "out":
             return queryset.filter(stock=0)
         if self.value() == "low":
-            return queryset.filter(stock__lt=settings.BACKOFFICE_LOW_STOCK)
+            return queryset.filter(stock__lte=ShopSettings.threshold())
         return queryset
 
 
@@ -454,3 +457,74 @@ class StaffUserAdmin(ValidSelectionMixin, UserAdmin):
 @admin.register(Group)
 class StaffGroupAdmin(ValidSelectionMixin, GroupAdmin):
     pass
+
+
+@admin.register(ShopSettings)
+class ShopSettingsAdmin(admin.ModelAdmin):
+    """The one row of shop settings: changed, never added or deleted."""
+
+    fields = ("low_stock_threshold",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return HttpResponseRedirect(reverse("admin:backoffice_shopsettings_change", args=["True"]))
+
+    def save_model(self, request, obj, form, change):
+        try:
+            services.set_low_stock_threshold(obj.low_stock_threshold)
+        except BackofficeError as exc:
+            self.message_user(request, f"Not saved: {exc}.", messages.ERROR)
+
+
+@admin.register(FeedItem)
+class FeedItemAdmin(ValidSelectionMixin, admin.ModelAdmin):
+    """The staff feed (new orders, low stock), written by `manage.py consume_events`."""
+
+    list_display = ("created_at", "kind", "message", "seen")
+    list_filter = ("kind", ("seen_at", admin.EmptyFieldListFilter))
+    ordering = ("-id",)
+    actions = ("mark_seen",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    @admin.display(boolean=True)
+    def seen(self, item: FeedItem) -> bool:
+        return item.seen_at is not None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in FeedItem._meta.fields]
+
+    @admin.action(description="Mark selected items seen", permissions=["change"])
+    def mark_seen(self, request, queryset):
+        marked = services.mark_seen(queryset.filter(seen_at__isnull=True), request.user)
+        self.message_user(request, f"{capfirst(plural(marked, 'item'))} marked seen.")
+
+    def get_urls(self):
+        seen = path(
+            "seen/",
+            self.admin_site.admin_view(self.mark_seen_view),
+            name="backoffice_feeditem_seen",
+        )
+        return [seen, *super().get_urls()]
+
+    def mark_seen_view(self, request: HttpRequest) -> HttpResponse:
+        """The admin index's "mark seen" button (POST, CSRF-checked): the items listed."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        ids = _ids(request.POST.getlist("ids"))[:ACTION_LIMIT]
+        marked = services.mark_seen(
+            FeedItem.objects.filter(pk__in=ids, seen_at__isnull=True), request.user
+        )
+        self.message_user(request, f"{capfirst(plural(marked, 'item'))} marked seen.")
+        return HttpResponseRedirect(reverse("admin:index"))

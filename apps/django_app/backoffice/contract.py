@@ -30,7 +30,11 @@ WRITES: dict[str, dict[str, tuple[str, ...]]] = {
         "INSERT": ("product_id", "delta", "reason"),
     },
     "orders": {"UPDATE": ("status",)},
+    "settings": {"UPDATE": ("low_stock_threshold",)},
 }
+
+# The events the back office consumes (the `events` namespace's protocol, alembic 0005).
+SUBSCRIPTIONS = ({"name": "backoffice-feed", "topics": ["order.placed", "stock.low"]},)
 
 
 def describe() -> dict[str, Any]:
@@ -75,6 +79,7 @@ def describe() -> dict[str, Any]:
         },
         "constraints": sorted(errors.CONSTRAINTS),
         "rules": list(errors.RULES),
+        "subscriptions": [dict(s) for s in SUBSCRIPTIONS],
         "tables": tables,
     }
 

@@ -14,7 +14,12 @@ PostgreSQL checks the privilege of every column an INSERT names, ``DEFAULT`` inc
 
 from __future__ import annotations
 
-from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+)
 from django.db import models
 from django.db.models.expressions import RawSQL, Value
 from django.db.models.functions import Now
@@ -166,4 +171,58 @@ class StockMovement(models.Model):
         return f"{self.reason} {self.delta:+d} of product {self.product_id}"
 
 
-SHARED_MODELS = (Customer, Product, Order, OrderLine, StockMovement)
+class ShopSettings(models.Model):
+    """The shop's settings, one row (``shop.settings``): the one low-stock threshold, which
+    the database's stock.low event, the products' "low stock" filter, the low_stock
+    report's default and the dashboard all read. Staff change it here."""
+
+    id = models.BooleanField(primary_key=True, default=True, editable=False)
+    low_stock_threshold = models.IntegerField(
+        "low-stock threshold",
+        validators=[MinValueValidator(0), MaxValueValidator(1_000_000)],
+        help_text="A product is low on stock at or below this many units.",
+    )
+
+    class Meta:
+        managed = False
+        db_table = "settings"
+        verbose_name = verbose_name_plural = "shop settings"
+
+    def __str__(self) -> str:
+        return "shop settings"
+
+    @classmethod
+    def threshold(cls) -> int:
+        return cls.objects.values_list("low_stock_threshold", flat=True).get()
+
+
+SHARED_MODELS = (Customer, Product, Order, OrderLine, StockMovement, ShopSettings)
+
+
+class FeedItem(models.Model):
+    """The staff feed: new orders and low-stock alerts, from the shared schema's events.
+
+    The back office's own table (``backoffice`` namespace, Django's migrations), written
+    by ``manage.py consume_events`` in the transaction that acknowledges the event:
+    ``event_id`` is unique, so a redelivered event adds nothing.
+    """
+
+    class Kind(models.TextChoices):
+        ORDER_PLACED = "order.placed", "new order"
+        STOCK_LOW = "stock.low", "low stock"
+
+    event_id = models.BigIntegerField(unique=True)
+    kind = models.TextField(choices=Kind.choices)
+    order_id = models.BigIntegerField(null=True, blank=True)
+    product_id = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+    seen_by = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ("-id",)
+        indexes = [models.Index(fields=["seen_at", "id"], name="feed_unseen")]
+
+    def __str__(self) -> str:
+        return self.message

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from apps.django_app.backoffice.errors import (
     BackofficeError,
@@ -21,10 +23,12 @@ from apps.django_app.backoffice.errors import (
     from_database_error,
 )
 from apps.django_app.backoffice.models import (
+    FeedItem,
     MovementReason,
     Order,
     OrderStatus,
     Product,
+    ShopSettings,
     StockMovement,
 )
 
@@ -171,3 +175,21 @@ def update_product(product: Product, changed_fields: Iterable[str]) -> Product:
         raise _database_error(exc) from exc
     product.refresh_from_db(fields=["stock", "updated_at"])
     return product
+
+
+def set_low_stock_threshold(threshold: int) -> None:
+    """The shop's one low-stock threshold (the database checks the range too)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise InvalidQuantity("the threshold must be a whole number of units, 0 or more")
+    try:
+        with transaction.atomic():
+            ShopSettings.objects.update(low_stock_threshold=threshold)
+    except DatabaseError as exc:
+        raise _database_error(exc) from exc
+
+
+def mark_seen(items: QuerySet[FeedItem], user: object) -> int:
+    """Mark feed items seen by ``user``; returns how many (a conditional update)."""
+    return items.filter(seen_at__isnull=True).update(
+        seen_at=timezone.now(), seen_by=getattr(user, "get_username", lambda: "")()
+    )

@@ -5,7 +5,6 @@ Optional: DJANGO_DEBUG (default 0), DJANGO_ALLOWED_HOSTS (default localhost,127.
 DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_STATIC_ROOT (only needed for collectstatic),
 DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_HTTPS (default 0; with it
 DJANGO_HSTS_SECONDS, DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD),
-BACKOFFICE_LOW_STOCK (the "low stock" filter's threshold, default 10),
 BACKOFFICE_EXACT_COUNT_BELOW (admin lists count exactly below this size, default 10000).
 """
 
@@ -108,7 +107,6 @@ SILENCED_SYSTEM_CHECKS = [
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-BACKOFFICE_LOW_STOCK = environment.integer(ENV, "BACKOFFICE_LOW_STOCK", 10)
 # Admin lists estimate their size from the planner above this many rows (paginator.py).
 BACKOFFICE_EXACT_COUNT_BELOW = environment.integer(ENV, "BACKOFFICE_EXACT_COUNT_BELOW", 10_000)
 

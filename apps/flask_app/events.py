@@ -1,0 +1,145 @@
+"""The storefront's event consumer: tell customers what others did to their orders.
+
+It reads its subscription through the shared schema's protocol (``events.poll`` and
+``events.ack``, SQL functions that check the calling role): one transaction per batch
+takes the batch, writes the notifications and acknowledges it, so the database effects
+happen exactly once (a redelivered event finds its notification already there: the
+``event_id`` is unique). The external effect — here a log line, in production a mail —
+runs after the commit, so a crash between the two repeats at most one batch.
+
+Run it with ``flask --app apps.flask_app events consume``; `mergepoint up` starts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from apps.flask_app.tables import SUBSCRIPTIONS, notifications
+
+log = logging.getLogger(__name__)
+
+CONSUMER = SUBSCRIPTIONS[0]["name"]
+KINDS = {"order.paid": "paid", "order.shipped": "shipped", "order.cancelled": "cancelled"}
+
+_poll = sa.text(
+    "SELECT id, txid::text AS txid, topic, aggregate_id, payload, actor"
+    " FROM events.poll(:consumer, :limit)"
+)
+_ack = sa.text("SELECT events.ack(:consumer, CAST(:txid AS xid8), :id)")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A customer told something: the external effect of one handled event."""
+
+    event_id: int
+    customer_id: int
+    order_id: int
+    kind: str
+    actor: str  # who did it (the event's actor)
+
+
+def notices(batch: Sequence[Any]) -> list[Notice]:
+    """What to tell whom: every change to an order the customer did not make themselves."""
+    out = []
+    for event in batch:
+        kind = KINDS.get(event.topic)
+        if kind is None:
+            continue
+        customer = int(event.payload["customer_id"])
+        if event.actor == f"storefront:customer:{customer}":
+            continue  # their own action: they know
+        out.append(Notice(event.id, customer, int(event.payload["order_id"]), kind, event.actor))
+    return out
+
+
+def handle_batch(conn: sa.Connection, limit: int = 100) -> tuple[int, list[Notice]]:
+    """One batch in the caller's transaction: (events handled, notices written now)."""
+    batch = conn.execute(_poll, {"consumer": CONSUMER, "limit": limit}).all()
+    if not batch:
+        return 0, []
+    wanted = notices(batch)
+    written: list[Notice] = []
+    if wanted:
+        rows = conn.execute(
+            insert(notifications)
+            .values(
+                [
+                    {
+                        "customer_id": n.customer_id,
+                        "order_id": n.order_id,
+                        "kind": n.kind,
+                        "event_id": n.event_id,
+                        "actor": n.actor,
+                    }
+                    for n in wanted
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(notifications.c.event_id)
+        ).scalars()
+        new = set(rows)
+        written = [n for n in wanted if n.event_id in new]
+    last = batch[-1]
+    conn.execute(_ack, {"consumer": CONSUMER, "txid": last.txid, "id": last.id})
+    return len(batch), written
+
+
+def tell(notice: Notice) -> None:
+    """The external effect (a mail in production): here one log line per notice."""
+    log.info(
+        "notify customer %s: order %s %s (event %s)",
+        notice.customer_id,
+        notice.order_id,
+        notice.kind,
+        notice.event_id,
+    )
+
+
+def consume(
+    engine: sa.Engine,
+    stop: threading.Event,
+    *,
+    limit: int = 100,
+    interval: float = 0.015,
+    effect: Callable[[Notice], None] = tell,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
+    """Poll until ``stop`` is set; returns the number of events handled.
+
+    A short poll is the wake-up (no LISTEN: it costs every commit a global lock, and a
+    notification sent while nobody listens is lost anyway): an idle consumer runs one
+    cheap query per ``interval``; a busy one takes batch after batch without sleeping.
+    """
+    handled = 0
+    ready = False
+    while not stop.is_set():
+        try:
+            with engine.begin() as conn:
+                count, written = handle_batch(conn, limit)
+        except sa.exc.OperationalError as exc:  # the database went away: retry shortly
+            log.warning("events: database unavailable (%s); retrying", _first_line(exc))
+            stop.wait(1.0)
+            continue
+        if not ready:
+            ready = True
+            log.info("events: consuming %s", CONSUMER)
+            if on_ready is not None:
+                on_ready()
+        for notice in written:
+            effect(notice)
+        handled += count
+        if count < limit:
+            stop.wait(interval)
+    return handled
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
