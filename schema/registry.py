@@ -41,6 +41,7 @@ class App:
     probe: str  # a path that answers 200 once the app is ready to serve
     default_port: int
     colour: str  # its log prefix's colour under `mergepoint up`
+    consume: tuple[str, ...] = ()  # its event consumer, after the Python interpreter
 
     @property
     def name(self) -> str:
@@ -52,6 +53,9 @@ class App:
 
     def migrate_argv(self) -> list[str]:
         return [sys.executable, *self.migrate]
+
+    def consume_argv(self) -> list[str]:
+        return [sys.executable, *self.consume]
 
 
 MANAGE_PY = str(ROOT / "apps" / "django_app" / "manage.py")
@@ -65,6 +69,7 @@ APPS = (
         probe="/readyz",
         default_port=8000,
         colour="cyan",
+        consume=("-m", "flask", "--app", "apps.flask_app", "events", "consume"),
     ),
     App(
         role=BACKOFFICE,
@@ -74,6 +79,7 @@ APPS = (
         probe="/admin/login/",
         default_port=8001,
         colour="magenta",
+        consume=(MANAGE_PY, "consume_events"),
     ),
 )
 
@@ -83,3 +89,6 @@ def app(name: str) -> App:
         if candidate.name == name:
             return candidate
     raise KeyError(name)
+
+# What an event consumer logs once it has polled its subscription for the first time.
+CONSUMER_READY = "events: consuming"

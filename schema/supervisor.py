@@ -46,7 +46,8 @@ class Spec:
     env: Mapping[str, str]
     colour: str = "white"
     cwd: Path | None = None
-    ready: Callable[[], bool] | None = None  # None: ready once started
+    ready: Callable[[], bool] | None = None  # None: ready once started (or ready_line)
+    ready_line: str | None = None  # ready once a line of its output contains this
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Running:
     process: subprocess.Popen[bytes]
     reader: threading.Thread
     tail: list[str] = field(default_factory=list)
+    seen_ready: list[str] = field(default_factory=list)  # lines matching spec.ready_line
 
     @property
     def name(self) -> str:
@@ -64,7 +66,7 @@ class Running:
 class LogRelay:
     """Writes the processes' lines to one stream, each with its process's prefix."""
 
-    def __init__(self, console: Console, width: int = 10):
+    def __init__(self, console: Console, width: int = 17):
         self.stream: IO[str] = console.file
         self.width = width
         self.coloured = console.color_system is not None
@@ -100,6 +102,8 @@ class LogRelay:
     def _write(self, running: Running, prefix: str, raw: list[bytes]) -> None:
         lines = [printable(b.decode("utf-8", "replace").rstrip("\r")) for b in raw]
         running.tail = (running.tail + lines)[-TAIL:]
+        if running.spec.ready_line and not running.seen_ready:
+            running.seen_ready = [x for x in lines if running.spec.ready_line in x]
         text = "".join(f"{prefix}{line}\n" for line in lines)
         with self.lock:
             try:
@@ -131,15 +135,19 @@ def start(spec: Spec, relay: LogRelay) -> Running:
 def wait_ready(running: Sequence[Running], timeout: float) -> None:
     """Until every process's ``ready`` probe says so; one line if one dies or never does."""
     deadline = time.monotonic() + timeout
-    pending = [r for r in running if r.spec.ready is not None]
+    pending = [r for r in running if r.spec.ready is not None or r.spec.ready_line]
     while pending:
         for r in list(pending):
             if r.process.poll() is not None:
                 r.reader.join(2)
                 last = r.tail[-1] if r.tail else f"exit {r.process.returncode}"
                 raise MergepointError(f"{r.name} exited during start-up: {last}")
-            assert r.spec.ready is not None
-            if r.spec.ready():
+            if r.spec.ready_line is not None:
+                done = any(r.spec.ready_line in line for line in r.seen_ready)
+            else:
+                assert r.spec.ready is not None
+                done = r.spec.ready()
+            if done:
                 pending.remove(r)
         if time.monotonic() > deadline:
             names = ", ".join(r.name for r in pending)

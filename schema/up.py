@@ -28,7 +28,7 @@ from schema import db, deploy, embedded, stack, supervisor
 from schema.errors import MergepointError
 from schema.paths import ROOT
 from schema.ports import ensure_port_free
-from schema.registry import APPS, MANAGE_PY, App
+from schema.registry import APPS, CONSUMER_READY, MANAGE_PY, App
 from schema.supervisor import Spec
 from schema.urls import redact, validate_url
 
@@ -143,6 +143,18 @@ def http_ok(url: str) -> Callable[[], bool]:
     return probe
 
 
+def consumer_spec(app: App, env: Mapping[str, str]) -> Spec:
+    """The app's event consumer, as its users run it (``flask … events consume``)."""
+    return Spec(
+        name=f"{app.name}-events",
+        argv=app.consume_argv(),
+        env=env,
+        colour=app.colour,
+        cwd=ROOT,
+        ready_line=CONSUMER_READY,
+    )
+
+
 def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
     """The app under gunicorn, as its users run it (``gunicorn 'apps.flask_app:create_app()'``)."""
     argv = [
@@ -215,6 +227,8 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
 
         for app in APPS:
             running.append(supervisor.start(app_spec(app, options, app_envs[app.name]), relay))
+        for app in APPS:  # the event consumers, beside the apps, each as its app's role
+            running.append(supervisor.start(consumer_spec(app, app_envs[app.name]), relay))
         supervisor.wait_ready(running, options.ready_timeout)
         print_banner(console, options, username, password, sku)
 

@@ -128,6 +128,10 @@ def consume(
             log.warning("events: database unavailable (%s); retrying", _first_line(exc))
             stop.wait(1.0)
             continue
+        except Exception:  # a bug or a bad event: keep the process, retry the batch later
+            log.exception("events: the batch failed; retrying in 5 s (nothing was acknowledged)")
+            stop.wait(5.0)
+            continue
         if not ready:
             ready = True
             log.info("events: consuming %s", CONSUMER)

@@ -110,6 +110,14 @@ def report(database, name: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def eventually(condition, deadline: float = 20.0) -> None:
+    """Delivery is asserted with a deadline, never a latency (that is the bench's)."""
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, "not delivered in time"
+        time.sleep(0.1)
+
+
 def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
     sf_port, bo_port = free_port(), free_port()
     up = Up(up_env, "--storefront-port", str(sf_port), "--backoffice-port", str(bo_port))
@@ -135,12 +143,24 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
             assert order.status_code == 201, order.text
             order_id = order.json()["id"]
 
+        assert any("storefront-events | events: consuming" in line for line in up.lines)
+        assert any("backoffice-events | events: consuming" in line for line in up.lines)
         with httpx.Client(timeout=30) as staff:
             admin_login(staff, office)
+            # The order reaches the staff feed on the admin index through the events.
+            eventually(lambda: f"Order #{order_id} placed" in staff.get(f"{office}/admin/").text)
             admin_action(staff, office, "mark_paid", order_id)
             admin_action(staff, office, "ship", order_id)
             css = staff.get(f"{office}/static/admin/css/base.css")
             assert css.status_code == 200  # whitenoise serves the admin's CSS, DEBUG off
+        with httpx.Client(timeout=30) as customer:
+            bearer = {"Authorization": f"Bearer {token}"}
+
+            def told() -> list[str]:
+                items = customer.get(f"{shop}/api/notifications", headers=bearer).json()["items"]
+                return [i["kind"] for i in items if i["order_id"] == order_id]
+
+            eventually(lambda: told() == ["shipped", "paid"])  # newest first
         with fresh_db.connect() as conn:
             assert conn.execute(
                 "SELECT status FROM shop.orders WHERE id = %s", [order_id]

@@ -28,8 +28,8 @@ def test_every_line_arrives_once_in_order_with_its_prefix():
         "sys.stdout.write('no newline at the end')"
     )
     lines = text.splitlines()
-    assert lines == [f"      demo | line {i}" for i in range(20000)] + [
-        "      demo | no newline at the end"
+    assert lines == [f"             demo | line {i}" for i in range(20000)] + [
+        "             demo | no newline at the end"
     ]
     assert running.tail[-1] == "no newline at the end" and len(running.tail) == supervisor.TAIL
 
@@ -39,12 +39,12 @@ def test_control_characters_never_reach_the_terminal():
         r"print('GET /\x1b]0;pwned\x07?q=\x9b31m HTTP/1.1\ttab kept'); print('caf\u00e9')"
     )
     assert text.splitlines() == [
-        "      demo | GET /]0;pwned?q=31m HTTP/1.1\ttab kept",
-        "      demo | café",
+        "             demo | GET /]0;pwned?q=31m HTTP/1.1\ttab kept",
+        "             demo | café",
     ]
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
 
 
 def test_the_prefix_is_coloured_on_a_terminal_and_the_line_is_not():
     text, _ = run_and_relay("print('\\x1b[31mred?')", colour=True)
-    assert text.startswith("\x1b[37m      demo | \x1b[0m") and text.endswith("[31mred?\n")
+    assert text.startswith("\x1b[37m             demo | \x1b[0m") and text.endswith("[31mred?\n")

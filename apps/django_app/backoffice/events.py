@@ -10,6 +10,7 @@ Run it with ``python apps/django_app/manage.py consume_events``; `mergepoint up`
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +30,9 @@ def money(cents: int) -> str:
     return f"{cents / 100:,.2f}"
 
 
-def feed_item(event_id: int, topic: str, payload: Mapping[str, Any]) -> FeedItem | None:
+def feed_item(event_id: int, topic: str, payload: Mapping[str, Any] | str) -> FeedItem | None:
+    if isinstance(payload, str):  # Django's backend leaves jsonb as text
+        payload = json.loads(payload)
     if topic == "order.placed":
         lines = payload["lines"]
         units = sum(int(line["quantity"]) for line in lines)
@@ -84,6 +87,10 @@ def consume(
             log.warning("events: database error (%s); retrying", " ".join(str(exc).split())[:200])
             connection.close()
             stop.wait(1.0)
+            continue
+        except Exception:  # a bug or a bad event: keep the process, retry the batch later
+            log.exception("events: the batch failed; retrying in 5 s (nothing was acknowledged)")
+            stop.wait(5.0)
             continue
         if not ready:
             ready = True
