@@ -183,7 +183,8 @@ def status(url: str) -> tuple[list[ConsumerStatus], list[HorizonHolder]]:
 
 
 def prune(url: str, older_than: timedelta) -> int:
-    """Delete events older than ``older_than`` that every subscription has passed."""
+    """Delete events older than ``older_than`` that every subscription taking their topic
+    has passed (a consumer that is down keeps its events)."""
     with owner_connect(url) as conn, conn.transaction():
         if not _exists(conn):
             raise MergepointError("the events namespace is missing: run mergepoint migrate")
@@ -192,7 +193,8 @@ def prune(url: str, older_than: timedelta) -> int:
             DELETE FROM events.outbox o
              WHERE o.created_at < now() - %s
                AND NOT EXISTS (SELECT 1 FROM events.subscriptions s
-                                WHERE (o.txid, o.id) > (s.cursor_txid, s.cursor_id))
+                                WHERE o.topic = ANY (s.topics)
+                                  AND (o.txid, o.id) > (s.cursor_txid, s.cursor_id))
             """,
             [older_than],
         )

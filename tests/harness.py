@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from schema import embedded, migrations, roles, stack
+from schema import consumers, embedded, events, migrations, roles, stack
 from schema.db import OWNER_OPTIONS, create_database, drop_database, role_urls
 from schema.paths import ROOT
 from schema.registry import ROLE_NAMES, URL_VARS
@@ -134,6 +134,9 @@ def _build_template(server: Server) -> None:
     url = server.create(server.template).owner_url
     migrations.upgrade(url)
     roles.reconcile(url, server.prefix)
+    descriptions, failures = consumers.describe_all()
+    assert not failures, failures
+    events.reconcile(url, server.prefix, descriptions)
     base = _app_base_env(server)
     envs = {role: stack.app_env(role, u, base) for role, u in role_urls(url, server.prefix).items()}
     stack.run_app_migrations(envs)
