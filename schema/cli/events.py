@@ -93,7 +93,11 @@ def prune(older_than: str) -> None:
 
 @events_group.command("replay")
 @click.argument("consumer")
-@click.option("--from-id", type=click.IntRange(1), help="Replay from this event id on.")
+@click.option(
+    "--from-id",
+    type=click.IntRange(1),
+    help="Replay from this event id on. Example: --from-id 1200",
+)
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
