@@ -25,7 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Keys: DATABASE_URL (default: $STOREFRONT_DATABASE_URL; required), POOL_SIZE,
     POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes).
     """
-    from apps.flask_app import cli, db, errors, readiness
+    from apps.flask_app import cli, db, errors, readiness, request_id
     from apps.flask_app.routes import customers, health, orders, products
 
     app = Flask(__name__)
@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pool_timeout=app.config["POOL_TIMEOUT"],
     )
     app.teardown_appcontext(db.close_connection)
+    request_id.init_app(app)
     errors.register_error_handlers(app)
     for module in (health, products, customers, orders):
         app.register_blueprint(module.bp)

@@ -81,7 +81,11 @@ WRITES = {
     "REFERENCES": {"shop.customers": ("id",)},
 }
 CONSTRAINTS = {
-    "shop.customers": ("uq_customers_email_lower",),  # a unique index on lower(email)
+    "shop.customers": (
+        "uq_customers_email_lower",  # a unique index on lower(email)
+        "ck_customers_email_format",
+        "ck_customers_name_length",
+    ),
     "shop.orders": ("uq_orders_customer_id_idempotency_key",),
     "shop.products": ("ck_products_stock_non_negative",),
 }
