@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from apps.flask_app import request_id, tokens
+from apps.flask_app import limits, request_id, tokens
 from apps.flask_app.db import connection
 from apps.flask_app.errors import ApiError, unauthorized
 from apps.flask_app.models import INT64_MAX, ErrorBody
@@ -85,6 +85,8 @@ class Operation:
     description: str | None = None
     # OpenAPI links from this operation's success responses, by name.
     links: Mapping[str, Link] = field(default_factory=dict)
+    # A rate limit per client address (limits.enforce), counted before anything else.
+    limit: str | None = None
 
 
 def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -98,6 +100,8 @@ def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(**path: Any) -> Any:
+            if op.limit is not None:
+                limits.enforce(op.limit)
             if op.auth:
                 path["customer_id"] = tokens.customer_id(connection(), bearer_token())
             if op.query is not None:
@@ -187,8 +191,9 @@ def order_id_or_404(order_id: int) -> int:
 REASONS = {
     200: "OK",
     201: "Created",
+    204: "Done: no content",
     400: "Malformed JSON body",
-    401: "Missing or unknown API token",
+    401: "Missing, unknown, revoked or expired API token",
     404: "Not found",
     409: "Conflict with the current state",
     413: "Body too large",
@@ -258,7 +263,7 @@ def openapi_document(app: Flask, *, title: str, version: str, server: str = "/")
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "the token POST /api/customers returned",
+                    "description": "a token from POST /api/customers or POST /api/tokens",
                 }
             },
         },
@@ -321,6 +326,8 @@ def _operation_object(
         errors.add(422)
     if op.auth:
         errors.add(401)
+    if op.limit is not None:
+        errors.add(429)
     responses: dict[str, Any] = {}
     for status, model in sorted(op.responses.items()):
         response: dict[str, Any] = {"description": REASONS.get(status, "OK")}

@@ -107,15 +107,18 @@ def get_product(conn: sa.Connection, sku: str) -> Product:
 # --- customers -------------------------------------------------------------------------
 
 
-def register_customer(conn: sa.Connection, *, email: str, name: str) -> Registration:
-    """A new customer and its first API token (returned once, stored hashed)."""
+def register_customer(
+    conn: sa.Connection, *, email: str, name: str, token_ttl: int = 0
+) -> Registration:
+    """A new customer and its first API token (returned once, stored hashed), expiring
+    ``token_ttl`` seconds from now (0: never)."""
     try:
         row = conn.execute(
             sa.insert(customers)
             .values(email=email, name=name)
             .returning(customers.c.id, customers.c.email, customers.c.name, customers.c.created_at)
         ).one()
-        token = tokens.issue(conn, row.id)
+        issued = tokens.issue(conn, row.id, token_ttl)
         conn.commit()
     except sa.exc.IntegrityError as exc:
         conn.rollback()
@@ -137,7 +140,9 @@ def register_customer(conn: sa.Connection, *, email: str, name: str) -> Registra
                 {"in": "body", "fields": {field: message}, "rule": err.constraint},
             ) from None
         raise  # unexpected: a 500 naming the request id, the database's message in the log
-    return Registration(customer=Customer(**row._mapping), token=token)
+    return Registration(
+        customer=Customer(**row._mapping), token=issued.token, token_expires_at=issued.expires_at
+    )
 
 
 def get_customer(conn: sa.Connection, customer_id: int) -> Customer:

@@ -86,7 +86,7 @@ def test_db_upgrade_runs_with_only_the_storefront_url(database):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "storefront schema at sf0001"
+    assert result.stdout.strip() == "storefront schema at sf0003"
 
 
 # --- health ----------------------------------------------------------------------------
