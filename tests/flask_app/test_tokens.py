@@ -178,3 +178,9 @@ def test_the_document_describes_the_token_endpoints(client):
     assert "content" not in revoke["responses"]["204"]
     for operation in (create, revoke):
         assert operation["security"] == [{"bearerAuth": []}]
+
+
+def test_a_revocation_answers_no_content_at_all(client, alice):
+    response = client.delete("/api/tokens/current", headers=alice.headers)
+    assert response.status_code == 204
+    assert "Content-Type" not in response.headers and response.get_data() == b""

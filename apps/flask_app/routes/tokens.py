@@ -41,4 +41,6 @@ def create(customer_id: int) -> Response:
 )
 def revoke_current(customer_id: int) -> Response:
     tokens.revoke(connection(), customer_id, bearer_token())
-    return Response(status=204)
+    response = Response(status=204)
+    response.headers.remove("Content-Type")  # no content, no type
+    return response
