@@ -84,6 +84,21 @@ def test_an_address_is_limited_across_usernames(client):
 
 
 @pytest.mark.django_db
+def test_forwarding_headers_from_the_client_change_nothing(client):
+    """Only REMOTE_ADDR counts (the WSGI server's word), never a header a client sends."""
+    address = new_address()
+    for i in range(PER_ADDRESS + 1):
+        response = client.post(
+            LOGIN,
+            {"username": f"guess{i}", "password": "guess"},
+            REMOTE_ADDR=address,
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{i}",
+            HTTP_X_REAL_IP=f"198.51.100.{i}",
+        )
+        assert response.status_code == (200 if i < PER_ADDRESS else 429)
+
+
+@pytest.mark.django_db
 def test_a_success_clears_the_usernames_failures(client):
     user = make_user(password=PASSWORD)
     address = new_address()

@@ -58,6 +58,18 @@ def test_past_the_limit_registration_is_429_with_retry_after(client, shop):
     assert register(client, 4, address="198.51.100.9").status_code == 201
 
 
+def test_forwarding_headers_from_the_client_change_nothing(client):
+    """Only REMOTE_ADDR counts (the WSGI server's word), never a header a client sends."""
+    for i in range(LIMIT + 2):
+        response = client.post(
+            "/api/customers",
+            json={"email": f"s{i}@example.com", "name": "S"},
+            headers={"X-Forwarded-For": f"198.51.100.{i}", "X-Real-IP": f"198.51.100.{i}"},
+            environ_base={"REMOTE_ADDR": "203.0.113.7"},
+        )
+        assert response.status_code == (201 if i < LIMIT else 429)
+
+
 def test_an_ipv6_client_is_its_64(client):
     for i in range(LIMIT):
         assert register(client, i, address=f"2001:db8:1:2::{i + 1}").status_code == 201
