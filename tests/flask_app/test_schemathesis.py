@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.flask_app import schemathesis_hooks
 from tests.reliability.conftest import assert_no_traceback, gunicorn, storefront_env
 
 pytestmark = pytest.mark.slow
@@ -113,9 +112,11 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_api(fresh
                 "PYTHONIOENCODING": "utf-8",
                 "PYTHONPATH": str(ROOT),
                 "SCHEMATHESIS_HOOKS": "tests.flask_app.schemathesis_hooks",
-                # The customer the run acts as (schemathesis_hooks.CustomerToken).
-                schemathesis_hooks.BASE_URL: server.base,
-                schemathesis_hooks.TOKEN: token,
+                # The customer the run acts as (schemathesis_hooks.CustomerToken; the hooks
+                # module is not imported here: its auth provider would apply to every
+                # schemathesis test in this process).
+                "STOREFRONT_TEST_BASE_URL": server.base,
+                "STOREFRONT_TEST_TOKEN": token,
             },
             capture_output=True,
             text=True,
