@@ -25,16 +25,10 @@ from rich.console import Console
 from rich.style import Style
 
 from schema.errors import MergepointError
+from schema.terminal import printable
 
-# C0 and C1 control characters but tab: a log line must not drive the operator's terminal
-# (a request path is user input, and access logs print it).
-_CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0)])
 TAIL = 20
 CHUNK = 65536
-
-
-def printable(line: str) -> str:
-    return line.translate(_CONTROL)
 
 
 @dataclass(frozen=True)
@@ -100,6 +94,8 @@ class LogRelay:
                 self._write(running, prefix, lines)
 
     def _write(self, running: Running, prefix: str, raw: list[bytes]) -> None:
+        # A log line must not drive the operator's terminal (a request path is user input,
+        # and access logs print it): control characters but tab are removed.
         lines = [printable(b.decode("utf-8", "replace").rstrip("\r")) for b in raw]
         running.tail = (running.tail + lines)[-TAIL:]
         if running.spec.ready_line and not running.seen_ready:

@@ -3,7 +3,8 @@
 * every command and subcommand of ``mergepoint`` is documented in the README;
 * every ``$ mergepoint … --help`` excerpt in the README is the real help, line for line
   (a line of ``…`` stands for lines left out);
-* every variable the code reads is in the README's environment table.
+* every variable the code reads is in the README's environment table, and every variable
+  an app reads is in its own README's table too.
 """
 
 from __future__ import annotations
@@ -74,3 +75,38 @@ def test_every_variable_the_code_reads_is_in_the_environment_table():
     table = README[README.index("## Environment variables") :]
     missing = [v for v in variables if f"`{v}`" not in table]
     assert not missing, missing
+
+
+# Variables an app's code names but does not read as a setting: Django's own module
+# variable, and one it refuses with a one-line error naming its replacement.
+NOT_SETTINGS = {"DJANGO_SETTINGS_MODULE", "DJANGO_SECURE_COOKIES"}
+APP_VARIABLES = re.compile(r'"((?:STOREFRONT|BACKOFFICE|DJANGO)_[A-Z_]+)"')
+
+
+def app_variables(*sources: str) -> list[str]:
+    found = set()
+    for pattern in sources:
+        for path in ROOT.glob(pattern):
+            found.update(APP_VARIABLES.findall(path.read_text()))
+    return sorted(found - NOT_SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("readme", "sources"),
+    [
+        ("apps/flask_app/README.md", ("apps/flask_app/*.py",)),
+        ("apps/django_app/README.md", ("apps/django_app/config/*.py",)),
+    ],
+)
+def test_every_variable_an_app_reads_is_in_its_readme_table(readme, sources):
+    variables = app_variables(*sources)
+    assert variables, sources
+    rows = [line for line in (ROOT / readme).read_text().splitlines() if line.startswith("| `")]
+    missing = [v for v in variables if not any(f"`{v}`" in row for row in rows)]
+    assert not missing, (readme, missing)
+    root_table = README[README.index("## Environment variables") :]
+    assert not [
+        v
+        for v in variables
+        if v.startswith(("STOREFRONT_", "BACKOFFICE_")) and f"`{v}`" not in root_table
+    ]

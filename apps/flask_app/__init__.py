@@ -17,16 +17,36 @@ from apps.flask_app.errors import ConfigError
 __all__ = ["ConfigError", "create_app"]
 
 ENV_URL = "STOREFRONT_DATABASE_URL"
+# Whole-number settings: (environment variable, default, smallest allowed value).
+INT_SETTINGS = {
+    # Seconds a new API token lives; 0: until revoked. A token is a customer's only
+    # credential (there is no login to get another), so expiry is opt-in.
+    "TOKEN_TTL": ("STOREFRONT_TOKEN_TTL", 0, 0),
+    # Registrations one client address may attempt per window (seconds), every process
+    # and host together (the count lives in the database).
+    "REGISTRATION_LIMIT": ("STOREFRONT_REGISTRATION_LIMIT", 20, 1),
+    "REGISTRATION_WINDOW": ("STOREFRONT_REGISTRATION_WINDOW", 3600, 1),
+}
+MAX_INT_SETTING = 2**31 - 1
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` overrides the defaults and the environment.
 
     Keys: DATABASE_URL (default: $STOREFRONT_DATABASE_URL; required), POOL_SIZE,
-    POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes).
+    POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes), and TOKEN_TTL,
+    REGISTRATION_LIMIT, REGISTRATION_WINDOW (default: their STOREFRONT_* variable, see
+    INT_SETTINGS).
     """
-    from apps.flask_app import cli, db, errors, readiness
-    from apps.flask_app.routes import customers, health, notifications, orders, products
+    from apps.flask_app import cli, db, errors, readiness, request_id
+    from apps.flask_app.routes import (
+        customers,
+        health,
+        notifications,
+        orders,
+        products,
+        tokens,
+    )
 
     app = Flask(__name__)
     app.config.from_mapping(
@@ -36,7 +56,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         POOL_TIMEOUT=10,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+    for key, (variable, default, _minimum) in INT_SETTINGS.items():
+        app.config[key] = os.environ.get(variable) or default
     app.config.update(config or {})
+    for key, (variable, _default, minimum) in INT_SETTINGS.items():
+        app.config[key] = _whole_number(key, variable, app.config[key], minimum)
     url = app.config["DATABASE_URL"]
     if not url:
         raise ConfigError(
@@ -50,10 +74,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pool_timeout=app.config["POOL_TIMEOUT"],
     )
     app.teardown_appcontext(db.close_connection)
+    request_id.init_app(app)
     errors.register_error_handlers(app)
-    for module in (health, products, customers, orders, notifications):
+    for module in (health, products, customers, orders, tokens, notifications):
         app.register_blueprint(module.bp)
     app.cli.add_command(cli.db)
     app.cli.add_command(cli.events)
     readiness.init_app(app)  # last: it checks the database once, when serving
     return app
+
+
+def _whole_number(key: str, variable: str, value: Any, minimum: int) -> int:
+    """A setting as an int in [minimum, 2**31 - 1], or one line naming it and its variable."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        value = repr(value)
+    elif minimum <= value <= MAX_INT_SETTING:
+        return value
+    raise ConfigError(
+        f"{key} ({variable}) must be a whole number from {minimum} to {MAX_INT_SETTING}, "
+        f"not {value}"
+    )

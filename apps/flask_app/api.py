@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from apps.flask_app import tokens
+from apps.flask_app import limits, request_id, tokens
 from apps.flask_app.db import connection
 from apps.flask_app.errors import ApiError, unauthorized
 from apps.flask_app.models import INT64_MAX, ErrorBody
@@ -85,6 +85,8 @@ class Operation:
     description: str | None = None
     # OpenAPI links from this operation's success responses, by name.
     links: Mapping[str, Link] = field(default_factory=dict)
+    # A rate limit per client address (limits.enforce), counted before anything else.
+    limit: str | None = None
 
 
 def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -98,6 +100,8 @@ def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(**path: Any) -> Any:
+            if op.limit is not None:
+                limits.enforce(op.limit)
             if op.auth:
                 path["customer_id"] = tokens.customer_id(connection(), bearer_token())
             if op.query is not None:
@@ -187,14 +191,29 @@ def order_id_or_404(order_id: int) -> int:
 REASONS = {
     200: "OK",
     201: "Created",
+    204: "Done: no content",
     400: "Malformed JSON body",
-    401: "Missing or unknown API token",
+    401: "Missing, unknown, revoked or expired API token",
     404: "Not found",
     409: "Conflict with the current state",
     413: "Body too large",
     415: "Body is not JSON",
     422: "Invalid request",
+    429: "Too many requests: retry after Retry-After seconds",
+    500: "Unexpected error: logged on the server under details.request_id",
     503: "Database unavailable, or the storefront's migrations not run",
+}
+# Every response carries the request id (components.headers).
+RETRY_AFTER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+HEADERS = {
+    "X-Request-Id": {
+        "description": request_id.DESCRIPTION,
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": request_id.MAX_LENGTH},
+    },
 }
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
@@ -239,11 +258,12 @@ def openapi_document(app: Flask, *, title: str, version: str, server: str = "/")
         "paths": paths,
         "components": {
             "schemas": defs.get("$defs", {}),
+            "headers": HEADERS,
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "the token POST /api/customers returned",
+                    "description": "a token from POST /api/customers or POST /api/tokens",
                 }
             },
         },
@@ -299,23 +319,26 @@ def _operation_object(
         }
     if op.auth:
         out["security"] = [{"bearerAuth": []}]
-    errors = set(op.errors) | {503}
+    errors = set(op.errors) | {500, 503}
     if op.body is not None:
         errors |= {400, 413, 415, 422}
     if op.query is not None or op.headers:
         errors.add(422)
     if op.auth:
         errors.add(401)
+    if op.limit is not None:
+        errors.add(429)
     responses: dict[str, Any] = {}
     for status, model in sorted(op.responses.items()):
         response: dict[str, Any] = {"description": REASONS.get(status, "OK")}
         if model is not None:
             response["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
-        if headers := op.response_headers.get(status):
-            response["headers"] = {
+        response["headers"] = _headers(
+            {
                 name: {"description": description, "schema": {"type": "string"}}
-                for name, description in headers.items()
+                for name, description in op.response_headers.get(status, {}).items()
             }
+        )
         if op.links and model is not None:
             response["links"] = {name: link.render() for name, link in op.links.items()}
         responses[str(status)] = response
@@ -323,9 +346,18 @@ def _operation_object(
     for status in sorted(errors):
         responses[str(status)] = {
             "description": REASONS[status],
+            "headers": _headers({}, retry_after={429: True, 503: False}.get(status)),
             "content": {"application/json": {"schema": error_schema}},
         }
     out["responses"] = responses
+    return out
+
+
+def _headers(own: dict[str, Any], retry_after: bool | None = None) -> dict[str, Any]:
+    """A response's headers: its own, the request id, and Retry-After (required or not)."""
+    out: dict[str, Any] = {**own, "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}
+    if retry_after is not None:
+        out["Retry-After"] = {**RETRY_AFTER, "required": retry_after}
     return out
 
 

@@ -1,7 +1,11 @@
 """Errors: one JSON shape for every failure, and one clean line for a bad start-up.
 
 Every error response is ``{"error": {"code": ..., "message": ..., "details": {...}}}``;
-clients branch on ``code`` (stable), people read ``message``.
+clients branch on ``code`` (stable), people read ``message``. No database message ever
+reaches a client: an error the code expects names the rule or constraint (names that are
+part of the storefront's contract, apps/flask_app/tables.py) and the fields to fix; any
+other failure is a 500 (a 503 when the database is unavailable) naming the request id, and
+the server logs the whole error under that id.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import click
 import sqlalchemy as sa
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+
+from apps.flask_app.request_id import request_id
 
 try:  # gunicorn prints an AppImportError as one line and stops, instead of a traceback.
     from gunicorn.errors import AppImportError as _AppLoadError
@@ -112,24 +118,48 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(sa.exc.OperationalError)
     def database_unavailable(exc: sa.exc.OperationalError) -> Response:
-        log.warning("database unavailable: %s", " ".join(str(exc.orig or exc).split()))
+        # Connection lost or refused, server shutting down, lock or statement timeout,
+        # serialization failure: all worth a retry, none the client's fault.
+        rid = request_id()
+        log.warning(
+            "request %s: database unavailable on %s %r: %s",
+            rid,
+            request.method,
+            request.path,
+            " ".join(str(exc.orig or exc).split()),
+        )
         return error_response(
             503,
             "database_unavailable",
             "the database is unavailable; retry shortly",
+            {"request_id": rid},
             headers={"Retry-After": "1"},
         )
 
     @app.errorhandler(sa.exc.TimeoutError)
     def pool_exhausted(exc: sa.exc.TimeoutError) -> Response:
-        log.warning("no database connection available: %s", exc)
+        rid = request_id()
+        log.warning("request %s: no database connection available: %s", rid, exc)
         return error_response(
-            503, "busy", "the storefront is busy; retry shortly", headers={"Retry-After": "1"}
+            503,
+            "busy",
+            "the storefront is busy; retry shortly",
+            {"request_id": rid},
+            headers={"Retry-After": "1"},
         )
 
     app.register_error_handler(Exception, internal_error)
 
 
 def internal_error(exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "an unexpected error occurred; it was logged")
+    """A 500 naming the request id; the log has the whole error (a database's message too)."""
+    rid = request_id()
+    log.error(
+        "request %s: unhandled error on %s %r", rid, request.method, request.path, exc_info=exc
+    )
+    return error_response(
+        500,
+        "internal_error",
+        f"an unexpected error occurred; it was logged as request {rid}",
+        {"request_id": rid},
+    )

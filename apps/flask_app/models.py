@@ -166,6 +166,14 @@ class Customer(BaseModel):
 class Registration(BaseModel):
     customer: Customer
     token: str = Field(description="your API token: shown once, send it as a Bearer token")
+    token_expires_at: datetime | None = Field(
+        description="when the token expires (null: never); renew it before with POST /api/tokens"
+    )
+
+
+class ApiToken(BaseModel):
+    token: str = Field(description="a new API token: shown once, send it as a Bearer token")
+    expires_at: datetime | None = Field(description="when it expires (null: never)")
 
 
 class OrderLine(BaseModel):

@@ -22,6 +22,7 @@ from flask import Flask, Response, request
 from apps.flask_app import migrate
 from apps.flask_app.db import DatabaseError, engine
 from apps.flask_app.errors import ApiError, error_response, internal_error
+from apps.flask_app.request_id import request_id
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,9 @@ def init_app(app: Flask) -> None:
             return internal_error(exc)
         state.forget()
         log.warning(
-            "storefront: %s on %s %s: the database is behind the code; run `%s` "
+            "request %s: %s on %s %r: the database is behind the code; run `%s` "
             "(and `mergepoint migrate` for the shared schema)",
+            request_id(),
             err.message,
             request.method,
             request.path,

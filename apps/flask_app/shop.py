@@ -28,11 +28,25 @@ from apps.flask_app.models import (
     ProductPage,
     Registration,
 )
-from apps.flask_app.tables import customers, order_lines, orders, products
+from apps.flask_app.tables import CONSTRAINTS, RULES, customers, order_lines, orders, products
 
 UQ_EMAIL = "uq_customers_email_lower"
 UQ_IDEMPOTENCY_KEY = "uq_orders_customer_id_idempotency_key"
 CANCELLABLE = ("placed", "paid")
+# The shared schema's checks on a customer, by the field a client would fix.
+CUSTOMER_CHECKS = {"ck_customers_email_format": "email", "ck_customers_name_length": "name"}
+# Names a client may see: the rules and constraints in our contract with the shared schema.
+KNOWN_NAMES = frozenset(RULES) | {name for names in CONSTRAINTS.values() for name in names}
+
+
+def rule_name(err: DatabaseError) -> str | None:
+    """The contract's name for a refusal (a rule's message or a constraint's name), or None
+    for anything else: a database message never reaches a client."""
+    for name in (err.message, err.constraint):
+        if name in KNOWN_NAMES:
+            return name
+    return None
+
 
 # --- products --------------------------------------------------------------------------
 
@@ -93,15 +107,18 @@ def get_product(conn: sa.Connection, sku: str) -> Product:
 # --- customers -------------------------------------------------------------------------
 
 
-def register_customer(conn: sa.Connection, *, email: str, name: str) -> Registration:
-    """A new customer and its first API token (returned once, stored hashed)."""
+def register_customer(
+    conn: sa.Connection, *, email: str, name: str, token_ttl: int = 0
+) -> Registration:
+    """A new customer and its first API token (returned once, stored hashed), expiring
+    ``token_ttl`` seconds from now (0: never)."""
     try:
         row = conn.execute(
             sa.insert(customers)
             .values(email=email, name=name)
             .returning(customers.c.id, customers.c.email, customers.c.name, customers.c.created_at)
         ).one()
-        token = tokens.issue(conn, row.id)
+        issued = tokens.issue(conn, row.id, token_ttl)
         conn.commit()
     except sa.exc.IntegrityError as exc:
         conn.rollback()
@@ -113,15 +130,19 @@ def register_customer(conn: sa.Connection, *, email: str, name: str) -> Registra
                 f"a customer with email {email} already exists",
                 {"email": email},
             ) from None
-        if err.sqlstate == "23514":  # the schema's own checks, stricter than ours in places
+        field = CUSTOMER_CHECKS.get(err.constraint or "")
+        if field is not None:  # the schema's own checks, stricter than ours in places
+            message = f"the shop does not accept this {field}"
             raise ApiError(
                 422,
                 "validation_error",
-                "the database refused the customer's email or name",
-                {"in": "body", "constraint": err.constraint},
+                f"invalid body: {field}: {message}",
+                {"in": "body", "fields": {field: message}, "rule": err.constraint},
             ) from None
-        raise
-    return Registration(customer=Customer(**row._mapping), token=token)
+        raise  # unexpected: a 500 naming the request id, the database's message in the log
+    return Registration(
+        customer=Customer(**row._mapping), token=issued.token, token_expires_at=issued.expires_at
+    )
 
 
 def get_customer(conn: sa.Connection, customer_id: int) -> Customer:
@@ -284,7 +305,10 @@ def _place(
                 },
             ).scalar_one()
         except sa.exc.IntegrityError as exc:
-            raise _line_refused(DatabaseError.of(exc), by_id) from None
+            refused = _line_refused(DatabaseError.of(exc), product.sku, by_id)
+            if refused is None:
+                raise  # unexpected: a 500 naming the request id, the message in the log
+            raise refused from None
     head = conn.execute(_order_head_by_id, {"order_id": order_id}).one()
     return Order(
         **head._mapping,
@@ -300,10 +324,11 @@ def _place(
     )
 
 
-def _line_refused(err: DatabaseError, by_id: dict[int, Any]) -> Exception:
+def _line_refused(err: DatabaseError, sku: str, by_id: dict[int, Any]) -> ApiError | None:
+    """The API error for a line the database refused (``sku``'s), None if unexpected."""
     if err.message == "insufficient_stock":
         product = by_id.get(int(err.detail.get("product_id", 0)))
-        sku = product.sku if product is not None else err.detail.get("product_id")
+        sku = product.sku if product is not None else sku
         available = int(err.detail.get("available", 0))
         requested = int(err.detail.get("requested", 0))
         return ApiError(
@@ -312,8 +337,11 @@ def _line_refused(err: DatabaseError, by_id: dict[int, Any]) -> Exception:
             f"not enough stock for {sku}: {available} available, {requested} requested",
             {"sku": sku, "available": available, "requested": requested},
         )
+    rule = rule_name(err)
+    if rule is None:
+        return None
     return ApiError(
-        409, "conflict", "the database refused the order", {"rule": err.message or err.sqlstate}
+        409, "conflict", f"the shop refused the line for {sku} ({rule})", {"rule": rule, "sku": sku}
     )
 
 
@@ -395,12 +423,14 @@ def cancel_order(conn: sa.Connection, customer_id: int, order_id: int) -> Order:
         ).one_or_none()
     except sa.exc.IntegrityError as exc:  # a rule: the order moved on under us
         conn.rollback()
-        err = DatabaseError.of(exc)
+        rule = rule_name(DatabaseError.of(exc))
+        if rule is None:
+            raise  # unexpected: a 500 naming the request id, the message in the log
         raise ApiError(
             409,
             "order_not_cancellable",
-            "the order can no longer be cancelled",
-            {"order_id": order_id, "rule": err.message},
+            f"the order can no longer be cancelled ({rule})",
+            {"order_id": order_id, "rule": rule},
         ) from None
     if head is None:
         status = conn.execute(

@@ -81,7 +81,11 @@ WRITES = {
     "REFERENCES": {"shop.customers": ("id",)},
 }
 CONSTRAINTS = {
-    "shop.customers": ("uq_customers_email_lower",),  # a unique index on lower(email)
+    "shop.customers": (
+        "uq_customers_email_lower",  # a unique index on lower(email)
+        "ck_customers_email_format",
+        "ck_customers_name_length",
+    ),
     "shop.orders": ("uq_orders_customer_id_idempotency_key",),
     "shop.products": ("ck_products_stock_non_negative",),
 }
@@ -113,6 +117,8 @@ api_tokens = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    # NULL: the token never expires (TOKEN_TTL 0, or issued before expiry existed).
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("token_hash"),
     sa.CheckConstraint("length(token_hash) = 64", name="token_hash_sha256_hex"),
 )
@@ -150,3 +156,15 @@ SUBSCRIPTIONS = (
         "topics": ["order.cancelled", "order.paid", "order.shipped"],
     },
 )
+
+# Rate limits (apps/flask_app/limits.py): one row per bucket ("register:<address>"), its
+# window's hits; every process and host shares them, so a limit holds across all of them.
+rate_limits = sa.Table(
+    "rate_limits",
+    storefront_metadata,
+    sa.Column("bucket", sa.Text, primary_key=True),
+    sa.Column("window_ends", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("hits", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("hits > 0", name="hits_positive"),
+)
+sa.Index("ix_rate_limits_window_ends", rate_limits.c.window_ends)

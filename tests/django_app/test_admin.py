@@ -337,6 +337,30 @@ def test_without_the_permission_there_is_no_restock_or_status_action(client, sho
     assert client.get(f"{RESTOCK}?ids={pid}").status_code == 403
 
 
+def test_the_restock_permission_alone_does_not_show_products(client, shop):
+    """Restocking needs both permissions: the page lists names and stock (issue 13)."""
+    from django.contrib.auth.models import Permission
+
+    from tests.django_app.conftest import make_user
+
+    restocker = make_user()
+    restocker.user_permissions.set(Permission.objects.filter(codename="restock_product"))
+    client.force_login(restocker)
+    pid = shop.product(stock=7, name="Secret blend")
+    for response in (
+        client.get(f"{RESTOCK}?ids={pid}"),
+        client.post(f"{RESTOCK}?ids={pid}", {"quantity": "5"}),
+    ):
+        assert response.status_code == 403
+        assert "Secret blend" not in text(response)
+    assert shop.stock(pid) == 7
+
+    restocker.user_permissions.add(Permission.objects.get(codename="view_product"))
+    response = client.get(f"{RESTOCK}?ids={pid}")
+    assert response.status_code == 200
+    assert "Secret blend" in text(response)
+
+
 # -- logged out ---------------------------------------------------------------------
 
 

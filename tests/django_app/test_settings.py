@@ -83,8 +83,25 @@ def test_flags_and_numbers():
     ]
 
 
+def test_bounded_numbers():
+    name = "BACKOFFICE_LOGIN_LIMIT_PER_USERNAME"
+    assert environment.integer({name: "7"}, name, 5, minimum=1) == 7
+    for raw in ("0", "-3"):
+        with pytest.raises(
+            ImproperlyConfigured, match=f"^{name} must be a whole number at least 1"
+        ):
+            environment.integer({name: raw}, name, 5, minimum=1)
+    with pytest.raises(ImproperlyConfigured, match="from 1 to 10, not 11$"):
+        environment.integer({name: "11"}, name, 5, minimum=1, maximum=10)
+
+
 def test_settings_defaults(settings):
     assert settings.DEBUG is False
+    assert (
+        settings.BACKOFFICE_LOGIN_LIMIT_PER_USERNAME,
+        settings.BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS,
+        settings.BACKOFFICE_LOGIN_WINDOW,
+    ) == (5, 20, 900)
     assert "localhost" in settings.ALLOWED_HOSTS and "127.0.0.1" in settings.ALLOWED_HOSTS
     assert settings.DATABASES["default"]["OPTIONS"]["options"].endswith(
         "-c search_path=backoffice,shop"
@@ -114,6 +131,14 @@ def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
         (
             {"BACKOFFICE_DATABASE_URL": "postgresql://bo@/db", "DJANGO_DEBUG": "perhaps"},
             "error: DJANGO_DEBUG must be 1 or 0",
+        ),
+        (
+            {
+                "BACKOFFICE_DATABASE_URL": "postgresql://bo@/db",
+                "DJANGO_SECRET_KEY": "x",
+                "BACKOFFICE_LOGIN_WINDOW": "0",
+            },
+            "error: BACKOFFICE_LOGIN_WINDOW must be a whole number from 1 to 2147483647, not 0",
         ),
     ],
 )

@@ -8,13 +8,20 @@ each well-formed key gets a suffix unique to that request, as schemathesis advis
 unique fields. Negative cases are sent as generated (editing one would make schemathesis
 re-judge it, and put back a header the case meant to leave out). Reusing a key is tested
 on its own (tests/flask_app/test_orders.py).
+
+The run acts as one customer (its token in the environment, STOREFRONT_TEST_TOKEN) through
+an auth provider rather than a fixed header, for one operation's sake: DELETE
+/api/tokens/current revokes the token it is sent, so it gets a fresh token of the same
+customer each time (made with POST /api/tokens), and the run's own token lives on.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 
+import httpx
 import schemathesis
 
 HEADER = "Idempotency-Key"
@@ -30,3 +37,26 @@ def before_call(context, case, kwargs):  # type: ignore[no-untyped-def]
     if isinstance(key, str) and WELL_FORMED.fullmatch(key):
         suffix = f"~{next(_attempts)}"
         case.headers[HEADER] = key[: 255 - len(suffix)] + suffix
+
+
+TOKEN = "STOREFRONT_TEST_TOKEN"
+BASE_URL = "STOREFRONT_TEST_BASE_URL"
+REVOKE = ("DELETE", "/api/tokens/current")
+
+
+@schemathesis.auth(refresh_interval=None)  # asked for every case: revocation needs its own
+class CustomerToken:
+    def get(self, case, context):  # type: ignore[no-untyped-def]
+        token = os.environ[TOKEN]
+        if (case.method.upper(), case.path) != REVOKE:
+            return token
+        fresh = httpx.post(
+            os.environ[BASE_URL] + "/api/tokens",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        fresh.raise_for_status()
+        return fresh.json()["token"]
+
+    def set(self, case, data, context):  # type: ignore[no-untyped-def]
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}

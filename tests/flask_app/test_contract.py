@@ -119,7 +119,7 @@ def test_the_template_is_at_head_and_alembic_check_is_clean(app):
     runner = app.test_cli_runner()
     current = runner.invoke(args=["db", "current"])
     assert current.exit_code == 0, current.output
-    assert current.output.strip() == migrate.head() == "sf0002"
+    assert current.output.strip() == migrate.head() == "sf0004"
     check = runner.invoke(args=["db", "check"])
     assert check.exit_code == 0, check.output
     assert "matches" in check.output
@@ -150,7 +150,7 @@ def test_downgrade_and_upgrade_touch_only_the_storefront_namespace(app, owner, a
         )
 
     before = shop_tables()
-    assert storefront_tables() == ["alembic_version", "api_tokens", "notifications"]
+    assert storefront_tables() == ["alembic_version", "api_tokens", "notifications", "rate_limits"]
     runner = app.test_cli_runner()
     down = runner.invoke(args=["db", "downgrade", "base"])
     assert down.exit_code == 0, down.output
@@ -158,7 +158,7 @@ def test_downgrade_and_upgrade_touch_only_the_storefront_namespace(app, owner, a
     up = runner.invoke(args=["db", "upgrade"])
     assert up.exit_code == 0, up.output
     assert migrate.head() in up.output
-    assert storefront_tables() == ["alembic_version", "api_tokens", "notifications"]
+    assert storefront_tables() == ["alembic_version", "api_tokens", "notifications", "rate_limits"]
     assert shop_tables() == before
     assert not owner.execute(
         "SELECT count(*) FROM pg_tables WHERE tablename = 'alembic_version'"

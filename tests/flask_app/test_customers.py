@@ -18,7 +18,8 @@ def test_register_returns_the_customer_and_a_token_stored_only_as_a_hash(client,
     )
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == {"customer", "token"}
+    assert set(body) == {"customer", "token", "token_expires_at"}
+    assert body["token_expires_at"] is None  # TOKEN_TTL is 0 unless set
     customer = body["customer"]
     assert customer["email"] == "Ada@Example.com"
     assert customer["name"] == "Ada Lovelace"
@@ -56,7 +57,10 @@ def test_me_with_the_token(client, alice, bob):
 def test_missing_malformed_or_unknown_token_is_401(client, alice, headers):
     response = client.get("/api/customers/me", headers=headers)
     assert_error(response, 401, "unauthorized")
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    # RFC 6750: no credentials, no error code; a token that is not (or no longer) valid,
+    # error="invalid_token".
+    expected = 'Bearer error="invalid_token"' if "mp_" in str(headers) else "Bearer"
+    assert response.headers["WWW-Authenticate"] == expected
 
 
 def test_email_is_unique_case_insensitively(client, alice, shop):

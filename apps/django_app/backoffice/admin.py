@@ -180,7 +180,10 @@ class ProductAdmin(ValidSelectionMixin, admin.ModelAdmin):
         return False
 
     def has_restock_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("backoffice.restock_product")
+        # The restock page lists the products' names and stock: restocking means seeing them.
+        return request.user.has_perm("backoffice.restock_product") and self.has_view_permission(
+            request
+        )
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -226,3 +226,27 @@ class FeedItem(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+# --- the back office's own tables (``backoffice``, created by Django's migrate) -----------
+
+
+class LoginFailure(models.Model):
+    """Failed admin logins of one bucket (``username:<name>`` or ``address:<ip>``) in its
+    current window (throttle.py). In the database, so every process and host shares it."""
+
+    bucket = models.TextField(primary_key=True)
+    window_ends = models.DateTimeField()
+    failures = models.BigIntegerField()
+
+    class Meta:
+        db_table = "login_failures"
+        indexes = [models.Index(fields=["window_ends"], name="ix_login_failures_window_ends")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(failures__gte=0), name="ck_login_failures_failures"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.failures} until {self.window_ends:%H:%M:%S}"

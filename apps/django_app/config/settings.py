@@ -5,7 +5,9 @@ Optional: DJANGO_DEBUG (default 0), DJANGO_ALLOWED_HOSTS (default localhost,127.
 DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_STATIC_ROOT (only needed for collectstatic),
 DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_HTTPS (default 0; with it
 DJANGO_HSTS_SECONDS, DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD),
-BACKOFFICE_EXACT_COUNT_BELOW (admin lists count exactly below this size, default 10000).
+BACKOFFICE_EXACT_COUNT_BELOW (admin lists count exactly below this size, default 10000),
+BACKOFFICE_LOGIN_LIMIT_PER_USERNAME (5), BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS (20) and
+BACKOFFICE_LOGIN_WINDOW (900 seconds): failed admin logins allowed per window.
 """
 
 import os
@@ -27,7 +29,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "apps.django_app.config.apps.BackofficeAdminConfig",  # django.contrib.admin, our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -107,6 +109,16 @@ SILENCED_SYSTEM_CHECKS = [
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# Failed admin logins allowed per window (seconds), by username and by client address,
+# counted in the database across processes (backoffice/throttle.py).
+_COUNT = {"minimum": 1, "maximum": 2**31 - 1}
+BACKOFFICE_LOGIN_LIMIT_PER_USERNAME = environment.integer(
+    ENV, "BACKOFFICE_LOGIN_LIMIT_PER_USERNAME", 5, **_COUNT
+)
+BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS = environment.integer(
+    ENV, "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS", 20, **_COUNT
+)
+BACKOFFICE_LOGIN_WINDOW = environment.integer(ENV, "BACKOFFICE_LOGIN_WINDOW", 900, **_COUNT)
 # Admin lists estimate their size from the planner above this many rows (paginator.py).
 BACKOFFICE_EXACT_COUNT_BELOW = environment.integer(ENV, "BACKOFFICE_EXACT_COUNT_BELOW", 10_000)
 

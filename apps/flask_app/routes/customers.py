@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
 from apps.flask_app import shop
 from apps.flask_app.api import json_response, operation
@@ -16,14 +16,18 @@ bp = Blueprint("customers", __name__, url_prefix="/api/customers")
 @operation(
     summary="Register a customer and get an API token",
     description="The token is shown once: only its hash is stored. Emails are unique "
-    "case-insensitively.",
+    "case-insensitively. Each client address may try a limited number of registrations per "
+    "window (valid or not): past it, 429 with Retry-After.",
     tag="customers",
+    limit="REGISTRATION",
     body=CustomerCreate,
     responses={201: Registration},
     errors=(409,),
 )
 def register(body: CustomerCreate) -> Response:
-    registration = shop.register_customer(connection(), email=body.email, name=body.name)
+    registration = shop.register_customer(
+        connection(), email=body.email, name=body.name, token_ttl=current_app.config["TOKEN_TTL"]
+    )
     return json_response(registration, 201)
 
 

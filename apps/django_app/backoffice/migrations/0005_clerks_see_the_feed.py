@@ -30,6 +30,6 @@ def revoke(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("backoffice", "0003_feed")]
+    dependencies = [("backoffice", "0004_feed")]
 
     operations = [migrations.RunPython(grant, revoke)]

@@ -1,7 +1,7 @@
 """storefront.notifications: what customers are told about their orders (from events)
 
-Revision ID: sf0002
-Revises: sf0001
+Revision ID: sf0004
+Revises: sf0003
 Create Date: 2026-12-01 03:30:00
 
 Written by the storefront's event consumer (`flask --app apps.flask_app events consume`)
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "sf0002"
-down_revision: str | None = "sf0001"
+revision: str = "sf0004"
+down_revision: str | None = "sf0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backoffice", "0002_clerks_group"),
+        ("backoffice", "0003_login_failures"),
     ]
 
     operations = [
