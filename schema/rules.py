@@ -27,7 +27,16 @@ RULES: dict[str, str] = {
     "paid -> shipped|cancelled",
     "status_change_not_allowed": "the storefront may only cancel an order; staff mark "
     "orders paid and shipped",
+    # identity (0006): staff sessions
+    "staff_session_invalid": "a staff session needs a sha256 hex key hash, a username, "
+    "Django permission names and an expiry at most 31 days away; DETAIL names the field",
+    "staff_session_exists": "a staff session is never taken over or extended: a new login "
+    "has a new session key",
 }
+
+# Raised with SQLSTATE 42501 (insufficient_privilege) by identity's functions when the
+# calling role's app (shop.app_roles) is not the one they serve.
+CALLER_NOT_ALLOWED = "staff_session_caller_not_allowed"
 
 # Every function the migrations create in the owner's namespaces, as regprocedure text.
 # Anything else there is drift (``mergepoint check``) and reconciliation drops it: a
@@ -48,6 +57,11 @@ FUNCTIONS = frozenset(
         "shop.movement_actor()",
         "shop.stock_movements_stamp()",
         "shop.order_lines_price()",
+        # 0006
+        "identity.begin_staff_session(text,bigint,text,boolean,text[],timestamp with time zone)",
+        "identity.end_staff_session(text)",
+        "identity.end_user_staff_sessions(bigint)",
+        "identity.staff_session(text)",
     }
 )
 

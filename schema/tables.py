@@ -9,10 +9,12 @@ migrations (autogenerate does not see triggers) and are tested in tests/schema.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 SHOP = "shop"
 REPORTING = "reporting"
-OWNED_SCHEMAS = (SHOP, REPORTING)
+IDENTITY = "identity"
+OWNED_SCHEMAS = (SHOP, REPORTING, IDENTITY)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -190,3 +192,23 @@ app_roles = sa.Table(
     sa.Column("app", sa.Text, nullable=False),
     sa.CheckConstraint(_in("app", APPS), name="app"),
 )
+
+# Staff sessions of the back office, keyed by the sha256 (hex) of its session key: written
+# and ended only through identity's SECURITY DEFINER functions (the back office's), looked
+# up one at a time by hash (the storefront's); no app role reads the table.
+staff_sessions = sa.Table(
+    "staff_sessions",
+    metadata,
+    sa.Column("key_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("username", sa.Text, nullable=False),
+    sa.Column("is_superuser", sa.Boolean, nullable=False),
+    sa.Column("permissions", postgresql.ARRAY(sa.Text), nullable=False),
+    _now("created_at"),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("key_hash ~ '^[0-9a-f]{64}$'", name="key_hash_sha256_hex"),
+    sa.CheckConstraint("length(username) BETWEEN 1 AND 150", name="username_length"),
+    schema=IDENTITY,
+)
+sa.Index("ix_staff_sessions_user_id", staff_sessions.c.user_id)
+sa.Index("ix_staff_sessions_expires_at", staff_sessions.c.expires_at)
