@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from apps.flask_app.tables import CONSTRAINTS, RULES, SHOP_TABLES, WRITES
+from apps.flask_app.tables import CALLS, CONSTRAINTS, RULES, SHOP_TABLES, WRITES
 
 _DIALECT = postgresql.dialect()
 
@@ -44,6 +44,7 @@ def describe() -> dict[str, Any]:
         },
         "constraints": sorted(name for names in CONSTRAINTS.values() for name in names),
         "rules": list(RULES),
+        "calls": list(CALLS),
     }
 
 
