@@ -17,9 +17,8 @@ from flask import Response, current_app, request
 from apps.flask_app.errors import ConfigError
 
 ENV = "STOREFRONT_CORS_ORIGINS"
-_ORIGIN = re.compile(
-    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
-)
+# scheme://host[:port], the host a name, an IPv4 or a bracketed IPv6 address.
+_ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def parse(raw: str | None) -> frozenset[str]:
