@@ -10,6 +10,7 @@ schemathesis's own report (and a curl line per failure) in the assertion message
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.data import key_hash
 from tests.reliability.conftest import assert_no_traceback, gunicorn, storefront_env
 
 pytestmark = pytest.mark.slow
@@ -69,6 +71,15 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_api(fresh
     assert SCHEMATHESIS, "schemathesis is a dev dependency: pip install -e '.[dev]'"
     with fresh_db.connect(autocommit=True) as owner:
         seed(owner)
+    # A staff session, begun as the back office begins one on login: the staff endpoints
+    # then answer (the run sends its cookie), and their 401 is checked without it.
+    staff_key = secrets.token_hex(16)
+    with fresh_db.connect("backoffice", autocommit=True) as backoffice:
+        backoffice.execute(
+            "SELECT identity.begin_staff_session(%s, 1, 'schemathesis', true, '{}',"
+            " now() + interval '1 hour')",
+            [key_hash(staff_key)],
+        )
     env = storefront_env(fresh_db.url("storefront"))
     reports = tmp_path / "reports"
     with gunicorn(
@@ -79,9 +90,14 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_api(fresh
             json={"email": "schemathesis@example.com", "name": "Schemathesis"},
         )
         token = registration.json()["token"]
+        # The staff cookie as the document's own security scheme (not a header on every
+        # request): negative cases without it then expect, and get, a 401.
+        config = tmp_path / "schemathesis.toml"
+        config.write_text('[auth.openapi.staffSession]\napi_key = "${STAFF_SESSION_KEY}"\n')
         result = subprocess.run(
             [
-                *(SCHEMATHESIS, "run", server.base + "/openapi.json"),
+                *(SCHEMATHESIS, "--config-file", str(config), "run"),
+                server.base + "/openapi.json",
                 *("--checks", "all"),
                 *("--phases", "examples,coverage,fuzzing,stateful"),
                 *("--header", f"Authorization: Bearer {token}"),
@@ -96,6 +112,7 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_api(fresh
                 "PYTHONIOENCODING": "utf-8",
                 "PYTHONPATH": str(ROOT),
                 "SCHEMATHESIS_HOOKS": "tests.flask_app.schemathesis_hooks",
+                "STAFF_SESSION_KEY": staff_key,
             },
             capture_output=True,
             text=True,
