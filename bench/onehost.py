@@ -145,6 +145,7 @@ def main() -> None:
             "seconds": args.seconds,
             "workers": args.workers,
             "rps": {name: round(v, 1) for name, v in rps.items()},
+            "rps_per_round": {name: [round(r.rps) for r in rs] for name, rs in results.items()},
             "p99_ms": {name: round(v, 2) for name, v in p99.items()},
             "errors": errors,
             "memory_mib": {name: round(v, 1) for name, v in memory.items()},
