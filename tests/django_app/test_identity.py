@@ -50,6 +50,13 @@ def found(storefront_conn, key: str) -> list[tuple]:
     ).fetchall()
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Every test here hashes passwords (users, logins): the fast hasher Django's docs
+    suggest for tests; what is under test is what happens around the login."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def clerk_user() -> User:
     return make_user(clerk=True, password=PASSWORD)
@@ -195,7 +202,6 @@ CHANGES = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_a_login_racing_a_change_never_leaves_a_stale_session(change, storefront_conn):
     """Login (identity.begin) and a change of the user start together on a barrier, many

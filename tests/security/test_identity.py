@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from psycopg import errors, sql
 
-from schema import deploy, roles
+from schema import roles
 from schema.rules import CALLER_NOT_ALLOWED
 from tests.data import key_hash
 
@@ -141,21 +141,19 @@ def test_a_mistaken_grant_opens_nothing_and_reconciliation_takes_it_back(
     assert refused.value.diag.message_primary == CALLER_NOT_ALLOWED
     assert shop.staff_sessions(user_id) == 1 and shop.staff_sessions() == 1
 
-    result = deploy.check(fresh_db.owner_url, pg.prefix)
-    assert f"undeclared EXECUTE: {grantee} may run {function}" in result.drift
+    drift = roles.drift(fresh_db.owner_url, pg.prefix)  # what `mergepoint check` reports
+    assert f"undeclared EXECUTE: {grantee} may run {function}" in drift
     report = roles.reconcile(fresh_db.owner_url, pg.prefix)
     assert f'REVOKE EXECUTE ON FUNCTION {function} FROM "{grantee}"' in report.changes
-    assert deploy.check(fresh_db.owner_url, pg.prefix).ok
+    assert roles.drift(fresh_db.owner_url, pg.prefix) == []
 
 
 def test_execute_granted_to_public_is_drift_and_is_revoked(fresh_db, pg):
     function = roles.STAFF_SESSION
     with fresh_db.connect(autocommit=True) as owner:
         owner.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO PUBLIC").format(sql.SQL(function)))
-    assert (
-        f"undeclared EXECUTE: PUBLIC may run {function}"
-        in deploy.check(fresh_db.owner_url, pg.prefix).drift
-    )
+    drift = roles.drift(fresh_db.owner_url, pg.prefix)  # what `mergepoint check` reports
+    assert f"undeclared EXECUTE: PUBLIC may run {function}" in drift
     report = roles.reconcile(fresh_db.owner_url, pg.prefix)
     assert f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC" in report.changes
     assert ("", function) not in roles.executes(fresh_db.owner_url, pg.prefix)
