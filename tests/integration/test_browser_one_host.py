@@ -9,12 +9,14 @@ open page is screenshotted into the test's tmp directory and the paths are in th
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import pytest
 from django.contrib.auth.hashers import make_password
@@ -45,9 +47,10 @@ PASSWORD = "a staff member's passphrase"
 class OneHost:
     """`mergepoint up --one-host` on a database of this module's, and who is on it."""
 
-    def __init__(self, database, base: str):
+    def __init__(self, database, base: str, up: Up):
         self.database = database
         self.base = base
+        self.up = up
 
     def staff_user(self, username: str) -> int:
         """A staff member in the clerks group, written as the back office writes users."""
@@ -82,14 +85,30 @@ def one_host(pg, tmp_path_factory) -> Iterator[OneHost]:
         env.pop(var, None)
     port = free_port()
     up = Up(env, "--one-host", "--port", str(port), "--no-seed")
+    children: list[psutil.Process] = []
     try:
         up.wait_for(r"mergepoint is up")
-        yield OneHost(database, f"http://127.0.0.1:{port}")
+        children = psutil.Process(up.process.pid).children(recursive=True)
+        yield OneHost(database, f"http://127.0.0.1:{port}", up)
     finally:
         code = up.stop()
         pg.drop(database.name)
-    assert code == 0, "\n".join(up.lines)
+    assert code == 0, "\n".join(up.lines)  # Ctrl-C stops it cleanly...
     assert "Traceback" not in "\n".join(up.lines), "\n".join(up.lines)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], alive  # ...and every process it started
+
+
+def test_one_gunicorn_serves_both_and_the_banner_says_where(one_host):
+    output = "\n".join(one_host.up.lines)
+    base = one_host.base
+    assert f"storefront   {base}/api/products" in output
+    assert f"back office  {base}/backoffice/admin/   login: {ADMIN} / {ADMIN_PASSWORD}" in output
+    assert f"staff API    {base}/api/staff/me" in output
+    assert re.search(r"^\s+one-host \| .*Listening at: ", output, re.M), output
+    children = psutil.Process(one_host.up.process.pid).children(recursive=True)
+    served = [p for p in children if "apps.onehost:application" in " ".join(p.cmdline())]
+    assert len(served) == len(children) == 3  # one gunicorn: a master and two workers
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """One host: both apps behind one address, the storefront at /, the back office at
-/backoffice/ — on its own (`gunicorn apps.onehost:application`) and under
-`mergepoint up --one-host`. Staff are known to the storefront through the database."""
+/backoffice/, on its own (`gunicorn apps.onehost:application`), and the options of
+`mergepoint up --one-host` (which test_browser_one_host.py runs in a real browser)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import re
 import socket
 
 import httpx
-import psutil
 import pytest
 from click.testing import CliRunner
+from django.contrib.auth.hashers import make_password
 
 from schema.cli import main
 from tests.data import Shop
-from tests.integration.support import Up, admin_login, app_env, gunicorn
-from tests.support import free_port
+from tests.integration.support import admin_login, app_env, gunicorn
 
 
 def csrf_post(client: httpx.Client, base: str, path: str, page: str) -> httpx.Response:
@@ -29,12 +28,25 @@ def csrf_post(client: httpx.Client, base: str, path: str, page: str) -> httpx.Re
     )
 
 
+def staff_user(database) -> None:
+    """The staff user admin_login logs in as, written as the back office writes users."""
+    with database.connect("backoffice", autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO backoffice.auth_user (password, is_superuser, username, first_name,"
+            " last_name, email, is_staff, is_active, date_joined)"
+            " VALUES (%s, true, 'staff', '', '', '', true, true, now())",
+            [make_password("correct-horse-battery")],
+        )
+
+
+@pytest.mark.slow
 def test_onehost_serves_both_apps_at_one_address(fresh_db, tmp_path):
     shop = Shop(fresh_db)
     try:
         shop.product("TEA-ONE", price=450, stock=7)
     finally:
         shop.close()
+    staff_user(fresh_db)
     env = app_env(fresh_db)
     with gunicorn("apps.onehost:application", env, tmp_path / "one-host.log", "/readyz") as base:
         with httpx.Client(timeout=30) as anonymous:
@@ -59,6 +71,18 @@ def test_onehost_serves_both_apps_at_one_address(fresh_db, tmp_path):
             staff = anonymous.get(f"{base}/api/staff/me")
             assert staff.status_code == 401
 
+        # Staff log in through the form (CSRF) and the storefront knows them, until logout.
+        with httpx.Client(timeout=30) as staff:
+            admin_login(staff, base, "/backoffice")
+            me = staff.get(f"{base}/api/staff/me")
+            assert (me.status_code, me.json()["username"]) == (200, "staff")
+            assert staff.get(f"{base}/api/staff/orders").json() == {"items": [], "next": None}
+            old = staff.cookies["sessionid"]
+            logout = csrf_post(staff, base, "/backoffice/admin/logout/", "/backoffice/admin/")
+            assert logout.status_code == 200
+        with httpx.Client(timeout=30, cookies={"sessionid": old}) as replay:
+            assert replay.get(f"{base}/api/staff/me").status_code == 401
+
         # A login with a forged origin is refused: CSRF holds under the prefix.
         with httpx.Client(timeout=30) as forger:
             forged = forger.post(
@@ -69,49 +93,6 @@ def test_onehost_serves_both_apps_at_one_address(fresh_db, tmp_path):
             assert forged.status_code == 403
 
     assert "Traceback" not in (tmp_path / "one-host.log").read_text()
-
-
-@pytest.mark.slow
-def test_up_one_host_knows_staff_through_the_database_and_stops_cleanly(fresh_db, up_env):
-    port = free_port()
-    up = Up(up_env, "--one-host", "--port", str(port), "--no-seed")
-    try:
-        up.wait_for(r"mergepoint is up")
-        base = f"http://127.0.0.1:{port}"
-        output = "\n".join(up.lines)
-        assert f"back office  {base}/backoffice/admin/" in output
-        assert f"staff API    {base}/api/staff/me" in output
-        assert re.search(r"^\s+one-host \| .*Listening at: ", output, re.M), output
-        children = psutil.Process(up.process.pid).children(recursive=True)
-        servers = [p for p in children if "apps.onehost:application" in " ".join(p.cmdline())]
-        assert len(servers) == len(children) == 3  # one gunicorn: a master, two workers
-
-        shop = Shop(fresh_db)
-        try:
-            sku = "PANEL-1"
-            pid = shop.product(sku, price=1250, stock=4)
-        finally:
-            shop.close()
-        with httpx.Client(timeout=30) as staff:
-            admin_login(staff, base, "/backoffice")
-            me = staff.get(f"{base}/api/staff/me")
-            assert me.status_code == 200, me.text
-            assert (me.json()["username"], me.json()["is_superuser"]) == ("staff", True)
-            orders = staff.get(f"{base}/api/staff/orders")
-            assert orders.status_code == 200 and orders.json()["items"] == []
-            page = staff.get(f"{base}/backoffice/admin/backoffice/product/{pid}/change/")
-            assert f'data-endpoint="/api/products/{sku}"' in page.text  # same origin
-            assert staff.get(f"{base}/backoffice/static/backoffice/storefront-panel.js").is_success
-            old = staff.cookies["sessionid"]
-            logout = csrf_post(staff, base, "/backoffice/admin/logout/", "/backoffice/admin/")
-            assert logout.status_code == 200
-        with httpx.Client(timeout=30, cookies={"sessionid": old}) as replay:
-            assert replay.get(f"{base}/api/staff/me").status_code == 401
-    finally:
-        code = up.stop()
-    assert code == 0, "\n".join(up.lines)
-    gone, alive = psutil.wait_procs(children, timeout=10)
-    assert alive == [], alive
 
 
 @pytest.mark.parametrize(
