@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "triggers": ([], ["--large", "20000", "-n", "200"]),
     "reports": ([], ["--orders", "20000", "--repeat", "1"]),
     "limits": ([], ["--seconds", "2"]),
+    "onehost": ([], ["--rounds", "1", "--seconds", "3"]),
 }
 
 

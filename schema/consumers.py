@@ -9,12 +9,13 @@ imports an app. A description looks like::
       "reads": {"shop.products": {"id": {"type": "bigint", "nullable": false}, ...}},
       "writes": {"shop.orders": {"INSERT": ["customer_id"], "UPDATE": ["status"]}},
       "constraints": ["uq_customers_email_lower", ...],
-      "rules": ["insufficient_stock", ...]
+      "rules": ["insufficient_stock", ...],
+      "calls": ["identity.staff_session(text)"]
     }
 
 ``check`` compares every description with a live database: missing table or column,
-wrong type, wrong nullability, missing constraint or rule, missing privilege of the
-consumer's role for what it reads and writes.
+wrong type, wrong nullability, missing constraint or rule, missing function, missing
+privilege of the consumer's role for what it reads, writes and calls.
 """
 
 from __future__ import annotations
@@ -184,6 +185,11 @@ def check(url: str, prefix: str, descriptions: Iterable[Description]) -> list[Br
                             breaks.append(
                                 Break(name, table, column, f"role {role} lacks {privilege}")
                             )
+            for function in d.get("calls", ()):
+                if not _function_exists(conn, function):
+                    breaks.append(Break(name, function, None, "missing function"))
+                elif role and not _may_execute(conn, role, function):
+                    breaks.append(Break(name, function, None, f"role {role} lacks EXECUTE"))
             for constraint in d.get("constraints", ()):
                 if constraint not in constraints:
                     breaks.append(Break(name, "shop", None, f"missing constraint {constraint}"))
@@ -193,6 +199,23 @@ def check(url: str, prefix: str, descriptions: Iterable[Description]) -> list[Br
             for problem in events.check(conn, prefix, d):
                 breaks.append(Break(name, "events", None, problem))
     return breaks
+
+
+def _function_exists(conn: psycopg.Connection, function: str) -> bool:
+    """``function`` ("schema.name(argtypes)") exists; False too for a malformed name."""
+    try:
+        with conn.transaction():
+            row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", [function]).fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
+def _may_execute(conn: psycopg.Connection, role: str, function: str) -> bool:
+    row = conn.execute(
+        "SELECT has_function_privilege(%s, %s, 'EXECUTE')", [role, function]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _has_column_privilege(

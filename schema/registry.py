@@ -41,6 +41,8 @@ class App:
     probe: str  # a path that answers 200 once the app is ready to serve
     default_port: int
     colour: str  # its log prefix's colour under `mergepoint up`
+    mount: str  # its path prefix when both apps share one host ("" at the root)
+    script_name_var: str | None = None  # how it is told that prefix, if it must be told
     consume: tuple[str, ...] = ()  # its event consumer, after the Python interpreter
 
     @property
@@ -69,6 +71,7 @@ APPS = (
         probe="/readyz",
         default_port=8000,
         colour="cyan",
+        mount="",  # its API stays at /api/…; Flask follows any SCRIPT_NAME by itself
         consume=("-m", "flask", "--app", "apps.flask_app", "events", "consume"),
     ),
     App(
@@ -79,9 +82,16 @@ APPS = (
         probe="/admin/login/",
         default_port=8001,
         colour="magenta",
+        mount="/backoffice",
+        # WhiteNoise reads STATIC_URL at start: the prefix must be known before a request.
+        script_name_var="DJANGO_SCRIPT_NAME",
         consume=(MANAGE_PY, "consume_events"),
     ),
 )
+
+# Both apps in one WSGI application, dispatched by path (apps/onehost.py).
+ONE_HOST_WSGI = "apps.onehost:application"
+ONE_HOST_NAME = "one-host"  # its log prefix under `mergepoint up --one-host`
 
 
 def app(name: str) -> App:

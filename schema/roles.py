@@ -21,7 +21,7 @@ from psycopg import sql
 from schema.db import owner_connect
 from schema.errors import MergepointError, one_line
 from schema.rules import FUNCTIONS
-from schema.tables import EVENTS, OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES
+from schema.tables import EVENTS, IDENTITY, OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES
 from schema.urls import with_dbname
 
 ROLES_LOCK_KEY = 0x6D70_726F  # "mpro", taken in the postgres database
@@ -42,7 +42,8 @@ class RoleSpec:
     usage: tuple[str, ...]
     grants: tuple[Grant, ...]
     settings: dict[str, str] = field(default_factory=dict)
-    executes: tuple[str, ...] = ()  # functions it may call, as regprocedure text
+    # EXECUTE on these functions (regprocedure text, as schema.rules.FUNCTIONS spells them)
+    executes: tuple[str, ...] = ()
 
 
 def _on(privilege: str, tables: Iterable[str], *columns: str) -> tuple[Grant, ...]:
@@ -53,11 +54,20 @@ ALL_SHOP = TABLE_NAMES
 # The event protocol (0005): a consumer polls and acknowledges its own subscription only.
 CONSUMES = ("events.poll(text,integer)", "events.ack(text,xid8,bigint)")
 
+# identity's functions (alembic/versions/0006): the back office starts and ends staff
+# sessions, the storefront looks one up by hash. Nobody reads identity.staff_sessions.
+BEGIN_STAFF_SESSION = (
+    f"{IDENTITY}.begin_staff_session(text,bigint,text,boolean,text[],timestamp with time zone)"
+)
+END_STAFF_SESSION = f"{IDENTITY}.end_staff_session(text)"
+END_USER_STAFF_SESSIONS = f"{IDENTITY}.end_user_staff_sessions(bigint)"
+STAFF_SESSION = f"{IDENTITY}.staff_session(text)"
+
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="storefront",
         owns="storefront",
-        usage=(SHOP, EVENTS),
+        usage=(SHOP, EVENTS, IDENTITY),
         grants=(
             *_on("SELECT", ("products", "customers", "orders", "order_lines")),
             *_on("INSERT", ("customers",), "email", "name"),
@@ -68,7 +78,7 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("REFERENCES", ("customers",), "id"),
             *_on("SELECT", ("settings",)),
         ),
-        executes=CONSUMES,
+        executes=(*CONSUMES, STAFF_SESSION),
         settings={
             "statement_timeout": "10s",
             "lock_timeout": "5s",
@@ -78,7 +88,7 @@ ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="backoffice",
         owns="backoffice",
-        usage=(SHOP, EVENTS),
+        usage=(SHOP, EVENTS, IDENTITY),
         grants=(
             *_on("SELECT", ALL_SHOP),
             # Column-level: ids, actors, timestamps and stock come from the database.
@@ -89,7 +99,7 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("SELECT", ("settings",)),
             *_on("UPDATE", ("settings",), "low_stock_threshold"),
         ),
-        executes=CONSUMES,
+        executes=(*CONSUMES, BEGIN_STAFF_SESSION, END_STAFF_SESSION, END_USER_STAFF_SESSIONS),
         settings={
             "search_path": "backoffice, shop",
             "statement_timeout": "30s",
@@ -180,10 +190,11 @@ def _reconcile(
         _grant_connect(conn, names, report)
     _reconcile_usage(conn, specs, prefix, report)
     _reconcile_tables(conn, specs, prefix, names, report)
-    _reconcile_executes(conn, specs, prefix, names, report)
     _reconcile_app_roles(conn, {role_name(prefix, s.name): s.name for s in specs}, report)
-    for function in _undeclared_functions(conn):
+    undeclared = _undeclared_functions(conn)
+    for function in undeclared:
         report.add(sql.SQL("DROP FUNCTION {}").format(sql.SQL(function)), conn)
+    _reconcile_functions(conn, specs, prefix, names, report)
 
 
 def _ensure_role(
@@ -310,6 +321,81 @@ def _undeclared_functions(conn: psycopg.Connection) -> list[str]:
         [list(OWNED_SCHEMAS)],
     ).fetchall()
     return [r[0] for r in rows if r[0] not in FUNCTIONS]
+
+
+# (grantee, "schema.function(argtypes)"): EXECUTE held; grantee "" is PUBLIC.
+Execute = tuple[str, str]
+
+
+def _actual_executes(conn: psycopg.Connection, managed: list[str]) -> set[Execute]:
+    """EXECUTE on the owner's functions held by a managed role or by PUBLIC (a function
+    whose ACL was never set is executable by PUBLIC)."""
+    rows = conn.execute(
+        """
+        SELECT COALESCE(g.rolname, ''), p.oid::regprocedure::text
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace,
+               LATERAL aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
+          LEFT JOIN pg_roles g ON g.oid = a.grantee
+         WHERE n.nspname = ANY(%(schemas)s) AND a.privilege_type = 'EXECUTE'
+           AND (a.grantee = 0 OR g.rolname = ANY(%(roles)s))
+        """,
+        {"schemas": list(OWNED_SCHEMAS), "roles": managed},
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+def _execute_changes(
+    conn: psycopg.Connection, specs: tuple[RoleSpec, ...], prefix: str, managed: list[str]
+) -> tuple[set[Execute], set[Execute]]:
+    """(held but not declared, declared but not held): EXECUTE as ``executes`` says, on
+    functions that exist, and never to PUBLIC."""
+    existing = {
+        r[0]
+        for r in conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY(%s)",
+            [list(OWNED_SCHEMAS)],
+        ).fetchall()
+    }
+    desired = {
+        (role_name(prefix, s.name), f) for s in specs for f in s.executes if f in existing
+    }
+    actual = _actual_executes(conn, managed)
+    return actual - desired, desired - actual
+
+
+def _grantee(name: str) -> sql.Composable:
+    return sql.SQL("PUBLIC") if name == "" else sql.Identifier(name)
+
+
+def _reconcile_functions(
+    conn: psycopg.Connection,
+    specs: tuple[RoleSpec, ...],
+    prefix: str,
+    managed: list[str],
+    report: Report,
+) -> None:
+    extra, missing = _execute_changes(conn, specs, prefix, managed)
+    for name, function in sorted(extra):
+        report.add(
+            sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM {}").format(
+                sql.SQL(function), _grantee(name)
+            ),
+            conn,
+        )
+    for name, function in sorted(missing):
+        report.add(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
+                sql.SQL(function), _grantee(name)
+            ),
+            conn,
+        )
+
+
+def executes(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> set[Execute]:
+    """Who may EXECUTE the owner's functions now ("" is PUBLIC): for tests and ``check``."""
+    with owner_connect(url) as conn:
+        return _actual_executes(conn, [role_name(prefix, s.name) for s in specs])
 
 
 def _grant_connect(conn: psycopg.Connection, names: list[str], report: Report) -> None:
@@ -500,48 +586,6 @@ def _reconcile_tables(
         )
 
 
-def _reconcile_executes(
-    conn: psycopg.Connection,
-    specs: tuple[RoleSpec, ...],
-    prefix: str,
-    managed: list[str],
-    report: Report,
-) -> None:
-    """EXECUTE on the owner's functions: exactly the ``executes`` of each spec."""
-    rows = conn.execute(
-        """
-        SELECT p.oid::regprocedure::text, g.rolname
-          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-          LEFT JOIN LATERAL aclexplode(p.proacl) a ON a.privilege_type = 'EXECUTE'
-          LEFT JOIN pg_roles g ON g.oid = a.grantee
-         WHERE n.nspname = ANY(%s)
-        """,
-        [list(OWNED_SCHEMAS)],
-    ).fetchall()
-    existing = {function for function, _ in rows}
-    actual = {(grantee, function) for function, grantee in rows if grantee in managed}
-    desired = {
-        (role_name(prefix, spec.name), function)
-        for spec in specs
-        for function in spec.executes
-        if function in existing
-    }
-    for grantee, function in sorted(actual - desired):
-        report.add(
-            sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM {}").format(
-                sql.SQL(function), sql.Identifier(grantee)
-            ),
-            conn,
-        )
-    for grantee, function in sorted(desired - actual):
-        report.add(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
-                sql.SQL(function), sql.Identifier(grantee)
-            ),
-            conn,
-        )
-
-
 def privileges(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> set[Privilege]:
     """The privileges the managed roles hold now (for tests and ``check``)."""
     with owner_connect(url) as conn:
@@ -552,7 +596,8 @@ def drift(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> li
     """What the managed roles hold that this file does not declare, one line each.
 
     Memberships: any membership in or of an app role but the owner's own. Functions: any
-    in the owner's namespaces that no migration declares. (Grants are reconciled exactly
+    in the owner's namespaces that no migration declares, and EXECUTE on them held by
+    PUBLIC or by a role this file does not grant it to. (Grants are reconciled exactly
     by ``reconcile``; ``check`` reports the ones a consumer needs.) ``reconcile`` revokes
     and drops what this reports.
     """
@@ -564,4 +609,9 @@ def drift(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> li
             for role, member, grantor in _undeclared_memberships(conn, managed, owner)
         ]
         lines += [f"undeclared function: {f}" for f in _undeclared_functions(conn)]
+        extra, _missing = _execute_changes(conn, specs, prefix, managed)
+        lines += [
+            f"undeclared EXECUTE: {name or 'PUBLIC'} may run {function}"
+            for name, function in sorted(extra)
+        ]
         return lines

@@ -32,7 +32,16 @@ RULES: dict[str, str] = {
     "unknown_subscription": "events.poll/ack name a subscription that does not exist",
     "not_your_subscription": "a role polls or acknowledges only its own subscriptions",
     "ack_beyond_horizon": "a cursor never moves past events whose transaction may still run",
+    # identity (0006): staff sessions
+    "staff_session_invalid": "a staff session needs a sha256 hex key hash, a username, "
+    "Django permission names and an expiry at most 31 days away; DETAIL names the field",
+    "staff_session_exists": "a staff session is never taken over or extended: a new login "
+    "has a new session key",
 }
+
+# Raised with SQLSTATE 42501 (insufficient_privilege) by identity's functions when the
+# calling role's app (shop.app_roles) is not the one they serve.
+CALLER_NOT_ALLOWED = "staff_session_caller_not_allowed"
 
 # Every function the migrations create in the owner's namespaces, as regprocedure text.
 # Anything else there is drift (``mergepoint check``) and reconciliation drops it: a
@@ -60,6 +69,11 @@ FUNCTIONS = frozenset(
         "events.price_changed()",
         "events.poll(text,integer)",
         "events.ack(text,xid8,bigint)",
+        # 0006
+        "identity.begin_staff_session(text,bigint,text,boolean,text[],timestamp with time zone)",
+        "identity.end_staff_session(text)",
+        "identity.end_user_staff_sessions(bigint)",
+        "identity.staff_session(text)",
     }
 )
 

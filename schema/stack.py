@@ -25,6 +25,18 @@ def app_env(role: str, url: str, base: Mapping[str, str] | None = None) -> dict[
     return env
 
 
+def one_host_env(envs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """One process for both apps (apps/onehost.py): each app's environment, merged. Each
+    app still reads only its own variables and connects as its own role; the process holds
+    both URLs."""
+    merged: dict[str, str] = {}
+    for app in APPS:
+        merged.update(envs[app.name])
+    for app in APPS:
+        merged[URL_VARS[app.name]] = envs[app.name][URL_VARS[app.name]]
+    return merged
+
+
 def run_app_migrations(envs: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Run the own migrations of each app given an environment (role -> env), as that role.
 

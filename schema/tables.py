@@ -15,7 +15,8 @@ from sqlalchemy.dialects.postgresql.base import ischema_names
 SHOP = "shop"
 REPORTING = "reporting"
 EVENTS = "events"
-OWNED_SCHEMAS = (SHOP, REPORTING, EVENTS)
+IDENTITY = "identity"
+OWNED_SCHEMAS = (SHOP, REPORTING, EVENTS, IDENTITY)
 
 
 class XID8(sa.types.UserDefinedType[int]):
@@ -276,3 +277,23 @@ TOPICS = (
     "stock.low",
     "product.price_changed",
 )
+
+# Staff sessions of the back office, keyed by the sha256 (hex) of its session key: written
+# and ended only through identity's SECURITY DEFINER functions (the back office's), looked
+# up one at a time by hash (the storefront's); no app role reads the table.
+staff_sessions = sa.Table(
+    "staff_sessions",
+    metadata,
+    sa.Column("key_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("username", sa.Text, nullable=False),
+    sa.Column("is_superuser", sa.Boolean, nullable=False),
+    sa.Column("permissions", postgresql.ARRAY(sa.Text), nullable=False),
+    _now("created_at"),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("key_hash ~ '^[0-9a-f]{64}$'", name="key_hash_sha256_hex"),
+    sa.CheckConstraint("length(username) BETWEEN 1 AND 150", name="username_length"),
+    schema=IDENTITY,
+)
+sa.Index("ix_staff_sessions_user_id", staff_sessions.c.user_id)
+sa.Index("ix_staff_sessions_expires_at", staff_sessions.c.expires_at)

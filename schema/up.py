@@ -4,6 +4,9 @@ Database (embedded unless MERGEPOINT_DATABASE_URL), shared migrations and roles,
 own migrations through the app's own command, demo data when the shop is empty, a staff
 user, then the storefront and the back office under gunicorn, each with only its own role's
 URL. Ctrl-C (or SIGTERM) stops both, and the embedded server too if this run started it.
+
+With ``one_host`` both apps run in one gunicorn instead (apps/onehost.py: the storefront
+at ``/``, the back office at ``/backoffice/``), that one process holding both roles' URLs.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from schema import db, deploy, embedded, stack, supervisor
 from schema.errors import MergepointError
 from schema.paths import ROOT
 from schema.ports import ensure_port_free
-from schema.registry import APPS, CONSUMER_READY, MANAGE_PY, App
+from schema.registry import APPS, CONSUMER_READY, MANAGE_PY, ONE_HOST_NAME, ONE_HOST_WSGI, App
+from schema.registry import app as app_named
 from schema.supervisor import Spec
 from schema.urls import redact, validate_url
 
@@ -47,9 +51,16 @@ class Options:
     seed: bool = True
     access_log: bool = False  # errors are always shown; every request only if asked
     ready_timeout: float = 60.0
+    one_host: int | None = None  # the one port both apps share, or None: one port each
 
     def port(self, app: App) -> int:
         return self.ports[app.name]
+
+    def base_url(self, app: App) -> str:
+        """Where ``app`` answers: its own port, or its mount on the shared one."""
+        if self.one_host is not None:
+            return f"http://{self.host}:{self.one_host}{app.mount}"
+        return f"http://{self.host}:{self.port(app)}"
 
 
 
@@ -155,11 +166,10 @@ def consumer_spec(app: App, env: Mapping[str, str]) -> Spec:
     )
 
 
-def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
-    """The app under gunicorn, as its users run it (``gunicorn 'apps.flask_app:create_app()'``)."""
+def gunicorn_argv(options: Options, port: int, target: str) -> list[str]:
     argv = [
         sys.executable, "-m", "gunicorn",
-        "--bind", f"{options.host}:{options.port(app)}",
+        "--bind", f"{options.host}:{port}",
         "--workers", str(options.workers),
         "--threads", "4",
         "--error-logfile", "-",
@@ -168,21 +178,58 @@ def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
     ]  # fmt: skip
     if options.access_log:
         argv += ["--access-logfile", "-"]
+    return [*argv, target]
+
+
+def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
+    """The app under gunicorn, as its users run it (``gunicorn 'apps.flask_app:create_app()'``)."""
     return Spec(
         name=app.name,
-        argv=[*argv, app.wsgi],
+        argv=gunicorn_argv(options, options.port(app), app.wsgi),
         env=env,
         colour=app.colour,
         cwd=ROOT,
-        ready=http_ok(f"http://{options.host}:{options.port(app)}{app.probe}"),
+        ready=http_ok(f"{options.base_url(app)}{app.probe}"),
     )
+
+
+def one_host_spec(options: Options, app_envs: Mapping[str, Mapping[str, str]]) -> Spec:
+    """Both apps in one gunicorn (``gunicorn apps.onehost:application``), ready when both
+    are; its environment is both apps' (each reads only its own variables)."""
+    assert options.one_host is not None
+    probes = [http_ok(f"{options.base_url(app)}{app.probe}") for app in APPS]
+    return Spec(
+        name=ONE_HOST_NAME,
+        argv=gunicorn_argv(options, options.one_host, ONE_HOST_WSGI),
+        env=stack.one_host_env(app_envs),
+        colour="green",
+        cwd=ROOT,
+        ready=lambda: all(probe() for probe in probes),
+    )
+
+
+def panel_env(options: Options) -> dict[str, dict[str, str]]:
+    """With two hosts, the product page's panel fetches the storefront cross-origin: tell
+    the back office where it is, and the storefront to allow the back office's origin."""
+    if options.one_host is not None:
+        return {}  # same origin
+    storefront, backoffice = (app_named(name) for name in ("storefront", "backoffice"))
+    hosts = [options.host] + (["localhost"] if options.host == "127.0.0.1" else [])
+    origins = [f"http://{host}:{options.port(backoffice)}" for host in hosts]
+    return {
+        "storefront": {"STOREFRONT_CORS_ORIGINS": ",".join(origins)},
+        "backoffice": {"BACKOFFICE_STOREFRONT_URL": options.base_url(storefront)},
+    }
 
 
 def up(options: Options, console: Console, environ: Mapping[str, str] | None = None) -> int:
     """Bring everything up and block until Ctrl-C/SIGTERM or an app dies; return exit code."""
     env = dict(os.environ if environ is None else environ)
-    for app in APPS:
-        ensure_port_free(options.host, options.port(app), app.port_option)
+    if options.one_host is not None:
+        ensure_port_free(options.host, options.one_host, "--port")
+    else:
+        for app in APPS:
+            ensure_port_free(options.host, options.port(app), app.port_option)
 
     directory = embedded.data_dir(env)
     started_embedded = False
@@ -218,6 +265,8 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
             "storefront": stack.app_env("storefront", urls["storefront"], env),
             "backoffice": backoffice_env(urls["backoffice"], key, env),
         }
+        for name, extra in panel_env(options).items():
+            app_envs[name].update(extra)
         migrated = stack.run_app_migrations(app_envs)
         console.print(f"app migrations: {', '.join(migrated)}")
         if options.seed:
@@ -225,8 +274,13 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
         username, password = ensure_staff_user(app_envs["backoffice"])
         sku = sample_sku(owner_url)
 
-        for app in APPS:
-            running.append(supervisor.start(app_spec(app, options, app_envs[app.name]), relay))
+        if options.one_host is not None:
+            running.append(supervisor.start(one_host_spec(options, app_envs), relay))
+        else:
+            for app in APPS:
+                running.append(
+                    supervisor.start(app_spec(app, options, app_envs[app.name]), relay)
+                )
         for app in APPS:  # the event consumers, beside the apps, each as its app's role
             running.append(supervisor.start(consumer_spec(app, app_envs[app.name]), relay))
         supervisor.wait_ready(running, options.ready_timeout)
@@ -253,8 +307,8 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
 def print_banner(
     console: Console, options: Options, username: str, password: str | None, sku: str
 ) -> None:
-    shop_url = f"http://{options.host}:{options.ports['storefront']}"
-    admin_url = f"http://{options.host}:{options.ports['backoffice']}/admin/"
+    shop_url = options.base_url(app_named("storefront"))
+    admin_url = f"{options.base_url(app_named('backoffice'))}/admin/"
     login = f"{username} / {password}" if password else f"{username} (existing; password unchanged)"
     json_header = "-H 'Content-Type: application/json'"
     register = '{"email": "you@example.com", "name": "You"}'
@@ -265,6 +319,11 @@ def print_banner(
         "[bold green]mergepoint is up[/]",
         f"  storefront   {shop_url}/api/products   (OpenAPI: {shop_url}/openapi.json)",
         f"  back office  {admin_url}   login: {escape(login)}",
+        *(
+            [f"  staff API    {shop_url}/api/staff/me   (once logged in to the back office)"]
+            if options.one_host is not None
+            else []
+        ),
         "",
         "  place an order:",
         f"    TOKEN=$(curl -s -X POST {shop_url}/api/customers {json_header} \\",

@@ -13,8 +13,10 @@ database) never collide. ``Shop(database)`` opens its connections lazily, autoco
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -26,6 +28,11 @@ PROGRESSION = {
     "shipped": ("paid", "shipped"),
     "cancelled": ("cancelled",),
 }
+
+
+def key_hash(session_key: str) -> str:
+    """What identity stores for a back-office session key: its sha256, in hex."""
+    return hashlib.sha256(session_key.encode()).hexdigest()
 
 
 def unique(prefix: str = "T") -> str:
@@ -107,6 +114,25 @@ class Shop:
         return self.connection(role).execute(
             "UPDATE shop.orders SET status = %s WHERE id = %s", [status, order_id]
         ).rowcount
+
+    def staff_session(
+        self,
+        user_id: int = 1,
+        username: str | None = None,
+        *,
+        permissions: Sequence[str] = ("backoffice.view_order",),
+        superuser: bool = False,
+        expires_in: str = "1 hour",
+    ) -> str:
+        """A staff session as the back office starts one on login; returns its session key
+        (the cookie's value: the database keeps only its hash)."""
+        key = secrets.token_hex(16)
+        self.connection("backoffice").execute(
+            "SELECT identity.begin_staff_session(%s, %s, %s, %s, %s, now() + %s::interval)",
+            [key_hash(key), user_id, username or unique("staff").lower(), superuser,
+             list(permissions), expires_in],
+        )  # fmt: skip
+        return key
 
     # --- the storefront's writes --------------------------------------------------------
 
@@ -202,6 +228,17 @@ class Shop:
             " WHERE product_id = %s AND reason = %s ORDER BY id",
             [product_id, reason],
         ).fetchall()
+
+    def staff_sessions(self, user_id: int | None = None) -> int:
+        """Staff sessions stored (of ``user_id``), expired ones included."""
+        return int(
+            self._one(
+                "owner",
+                "SELECT count(*) FROM identity.staff_sessions"
+                " WHERE %(user)s::bigint IS NULL OR user_id = %(user)s",
+                {"user": user_id},
+            )
+        )
 
     def count(self, table: str) -> int:
         tables = {"orders", "order_lines", "customers", "products", "stock_movements"}

@@ -1,7 +1,8 @@
 """The mergepoint storefront: a JSON API for customers, on the shared ``shop`` schema.
 
 Run it with ``flask --app apps.flask_app run`` or ``gunicorn 'apps.flask_app:create_app()'``;
-it needs STOREFRONT_DATABASE_URL (the ``storefront`` role's URL) and nothing else.
+it needs STOREFRONT_DATABASE_URL (the ``storefront`` role's URL); STOREFRONT_CORS_ORIGINS
+(optional) lists the origins that may read the public catalogue from a browser.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` overrides the defaults and the environment.
 
     Keys: DATABASE_URL (default: $STOREFRONT_DATABASE_URL; required), POOL_SIZE,
-    POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes), and TOKEN_TTL,
+    POOL_MAX_OVERFLOW, POOL_TIMEOUT (seconds), MAX_CONTENT_LENGTH (bytes), TOKEN_TTL,
     REGISTRATION_LIMIT, REGISTRATION_WINDOW (default: their STOREFRONT_* variable, see
-    INT_SETTINGS).
+    INT_SETTINGS), CORS_ORIGINS (default: $STOREFRONT_CORS_ORIGINS, comma-separated),
+    STAFF_SESSION_COOKIE (the back office's session cookie, default ``sessionid``).
     """
-    from apps.flask_app import cli, db, errors, readiness, request_id
+    from apps.flask_app import cli, cors, db, errors, readiness, request_id, staff
     from apps.flask_app.routes import (
         customers,
         health,
@@ -47,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         products,
         tokens,
     )
+    from apps.flask_app.routes import staff as staff_routes
 
     app = Flask(__name__)
     app.config.from_mapping(
@@ -55,12 +58,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         POOL_MAX_OVERFLOW=10,
         POOL_TIMEOUT=10,
         MAX_CONTENT_LENGTH=64 * 1024,
+        CORS_ORIGINS=os.environ.get(cors.ENV, ""),
+        STAFF_SESSION_COOKIE=staff.COOKIE,
     )
     for key, (variable, default, _minimum) in INT_SETTINGS.items():
         app.config[key] = os.environ.get(variable) or default
     app.config.update(config or {})
     for key, (variable, _default, minimum) in INT_SETTINGS.items():
         app.config[key] = _whole_number(key, variable, app.config[key], minimum)
+    origins = app.config["CORS_ORIGINS"]
+    app.config["CORS_ORIGINS"] = cors.parse(
+        origins if isinstance(origins, str) else ",".join(origins)
+    )
     url = app.config["DATABASE_URL"]
     if not url:
         raise ConfigError(
@@ -76,7 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.teardown_appcontext(db.close_connection)
     request_id.init_app(app)
     errors.register_error_handlers(app)
-    for module in (health, products, customers, orders, tokens, notifications):
+    for module in (health, products, customers, orders, tokens, notifications, staff_routes):
         app.register_blueprint(module.bp)
     app.cli.add_command(cli.db)
     app.cli.add_command(cli.events)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from apps.flask_app import limits, request_id, tokens
+from apps.flask_app import staff as staff_sessions
 from apps.flask_app.db import connection
 from apps.flask_app.errors import ApiError, unauthorized
 from apps.flask_app.models import INT64_MAX, ErrorBody
@@ -78,7 +79,9 @@ class Operation:
     errors: tuple[int, ...] = ()
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    auth: bool = False
+    auth: bool = False  # a customer's bearer token
+    staff: bool = False  # the back office's session cookie (a staff session)
+    permission: str | None = None  # a back-office permission the staff member must hold
     headers: tuple[Header, ...] = ()
     response_headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     path_params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -93,9 +96,13 @@ def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any
     """Declare an endpoint's inputs and outputs.
 
     The view gets ``customer_id`` (auth: the bearer token's customer, 401 before anything
-    else is looked at), ``query`` and ``body`` (validated models), and its path arguments.
+    else is looked at) or ``staff`` (staff: the back office's session, 401 without one, 403
+    without ``permission``), ``query`` and ``body`` (validated models), and its path
+    arguments.
     """
     op = Operation(**kwargs)
+    if op.permission is not None and not op.staff:
+        raise TypeError("a permission is a staff member's: declare staff=True too")
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -104,6 +111,8 @@ def operation(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any
                 limits.enforce(op.limit)
             if op.auth:
                 path["customer_id"] = tokens.customer_id(connection(), bearer_token())
+            if op.staff:
+                path["staff"] = staff_sessions.require(connection(), op.permission)
             if op.query is not None:
                 path["query"] = parse_query(op.query)
             if op.body is not None:
@@ -194,6 +203,7 @@ REASONS = {
     204: "Done: no content",
     400: "Malformed JSON body",
     401: "Missing, unknown, revoked or expired API token",
+    403: "Not allowed to this staff member",
     404: "Not found",
     409: "Conflict with the current state",
     413: "Body too large",
@@ -214,6 +224,10 @@ HEADERS = {
         "required": True,
         "schema": {"type": "string", "minLength": 1, "maxLength": request_id.MAX_LENGTH},
     },
+}
+STAFF_REASONS = {
+    401: "Not logged in to the back office on this host (or the staff session ended)",
+    403: "The staff member lacks the back-office permission this needs",
 }
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
@@ -264,7 +278,15 @@ def openapi_document(app: Flask, *, title: str, version: str, server: str = "/")
                     "type": "http",
                     "scheme": "bearer",
                     "description": "a token from POST /api/customers or POST /api/tokens",
-                }
+                },
+                "staffSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": staff_sessions.COOKIE,
+                    "description": "the back office's session cookie: log in to the back "
+                    "office (Django admin) on the same host; the database knows the session "
+                    "by its hash",
+                },
             },
         },
     }
@@ -319,15 +341,19 @@ def _operation_object(
         }
     if op.auth:
         out["security"] = [{"bearerAuth": []}]
+    if op.staff:
+        out["security"] = [{"staffSession": []}]
     errors = set(op.errors) | {500, 503}
     if op.body is not None:
         errors |= {400, 413, 415, 422}
     if op.query is not None or op.headers:
         errors.add(422)
-    if op.auth:
+    if op.auth or op.staff:
         errors.add(401)
     if op.limit is not None:
         errors.add(429)
+    if op.permission is not None:
+        errors.add(403)
     responses: dict[str, Any] = {}
     for status, model in sorted(op.responses.items()):
         response: dict[str, Any] = {"description": REASONS.get(status, "OK")}
@@ -343,9 +369,10 @@ def _operation_object(
             response["links"] = {name: link.render() for name, link in op.links.items()}
         responses[str(status)] = response
     error_schema = refs[(ErrorBody, "serialization")]
+    reasons = {**REASONS, **(STAFF_REASONS if op.staff else {})}
     for status in sorted(errors):
         responses[str(status)] = {
-            "description": REASONS[status],
+            "description": reasons[status],
             "headers": _headers({}, retry_after={429: True, 503: False}.get(status)),
             "content": {"application/json": {"schema": error_schema}},
         }

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from apps.flask_app.tables import CONSTRAINTS, RULES, SHOP_TABLES, SUBSCRIPTIONS, WRITES
+from apps.flask_app.tables import CALLS, CONSTRAINTS, RULES, SHOP_TABLES, SUBSCRIPTIONS, WRITES
 
 _DIALECT = postgresql.dialect()
 
@@ -45,6 +45,7 @@ def describe() -> dict[str, Any]:
         "constraints": sorted(name for names in CONSTRAINTS.values() for name in names),
         "rules": list(RULES),
         "subscriptions": [dict(s) for s in SUBSCRIPTIONS],
+        "calls": list(CALLS),
     }
 
 

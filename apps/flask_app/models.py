@@ -197,6 +197,32 @@ class OrderPage(BaseModel):
     next: int | None = Field(description="pass as `after` for the next page; null on the last")
 
 
+class StaffMe(BaseModel):
+    user_id: int = Field(description="the back office's user id")
+    username: str
+    is_superuser: bool
+    permissions: list[str] = Field(
+        description="the back office's permissions (app_label.codename) when they logged in"
+    )
+    expires_at: datetime = Field(description="when this staff session ends at the latest")
+
+
+class StaffOrder(BaseModel):
+    id: int
+    customer_id: int
+    customer_email: str
+    status: Literal[ORDER_STATUSES]  # type: ignore[valid-type]
+    total_cents: int
+    placed_at: datetime
+    updated_at: datetime
+    lines: list[OrderLine]
+
+
+class StaffOrderPage(BaseModel):
+    items: list[StaffOrder]
+    next: int | None = Field(description="pass as `after` for the next page; null on the last")
+
+
 class Status(BaseModel):
     status: str
 

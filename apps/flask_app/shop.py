@@ -27,6 +27,8 @@ from apps.flask_app.models import (
     Product,
     ProductPage,
     Registration,
+    StaffOrder,
+    StaffOrderPage,
 )
 from apps.flask_app.tables import CONSTRAINTS, RULES, customers, order_lines, orders, products
 
@@ -405,6 +407,34 @@ def list_orders(
     lines = _lines(conn, [h.id for h in page]) if page else {}
     items = [Order(**h._mapping, lines=lines[h.id]) for h in page]
     return OrderPage(items=items, next=page[-1].id if len(heads) > limit else None)
+
+
+_staff_order_head = sa.select(
+    orders.c.id,
+    orders.c.customer_id,
+    customers.c.email.label("customer_email"),
+    orders.c.status,
+    orders.c.total_cents,
+    orders.c.placed_at,
+    orders.c.updated_at,
+).join(customers, customers.c.id == orders.c.customer_id)
+
+
+def list_all_orders(
+    conn: sa.Connection, *, after: int | None, limit: int, status: str | None = None
+) -> StaffOrderPage:
+    """Every customer's orders, newest first (keyset on the id: the primary key, or
+    ix_orders_status_id with a status)."""
+    stmt = _staff_order_head
+    if status is not None:
+        stmt = stmt.where(orders.c.status == status)
+    if after is not None:
+        stmt = stmt.where(orders.c.id < after)
+    heads = conn.execute(stmt.order_by(orders.c.id.desc()).limit(limit + 1)).all()
+    page = heads[:limit]
+    lines = _lines(conn, [h.id for h in page]) if page else {}
+    items = [StaffOrder(**h._mapping, lines=lines[h.id]) for h in page]
+    return StaffOrderPage(items=items, next=page[-1].id if len(heads) > limit else None)
 
 
 def cancel_order(conn: sa.Connection, customer_id: int, order_id: int) -> Order:

@@ -89,6 +89,9 @@ CONSTRAINTS = {
     "shop.orders": ("uq_orders_customer_id_idempotency_key",),
     "shop.products": ("ck_products_stock_non_negative",),
 }
+# The shared schema's functions we call (regprocedure text): staff sessions, by hash.
+STAFF_SESSION = "identity.staff_session(text)"
+CALLS = (STAFF_SESSION,)
 RULES = (
     "insufficient_stock",
     "order_not_open",

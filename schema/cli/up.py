@@ -28,6 +28,20 @@ from schema.registry import app
     help="Port of the back office (Django admin). Example: --backoffice-port 9001",
 )
 @click.option(
+    "--one-host",
+    is_flag=True,
+    help="Serve both apps at one address from one gunicorn: the storefront at /, the back "
+    "office at /backoffice/ (staff then reach /api/staff/ with their login). "
+    "Example: mergepoint up --one-host",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="With --one-host: the port both apps share [default: 8000]. "
+    "Example: mergepoint up --one-host --port 9000",
+)
+@click.option(
     "--host",
     default="127.0.0.1",
     show_default=True,
@@ -51,9 +65,13 @@ from schema.registry import app
     is_flag=True,
     help="Do not load demo data into an empty shop. Example: mergepoint up --no-seed",
 )
+@click.pass_context
 def up(
+    ctx: click.Context,
     storefront_port: int,
     backoffice_port: int,
+    one_host: bool,
+    port: int | None,
     host: str,
     workers: int,
     access_log: bool,
@@ -62,16 +80,28 @@ def up(
     """Run everything: database, migrations, roles, demo data, staff user, both apps.
 
     The storefront (Flask) and the back office (Django admin) run under gunicorn as two
-    processes, each connected as its own role. Staff login comes from
-    MERGEPOINT_ADMIN_USER / MERGEPOINT_ADMIN_PASSWORD, or is generated and printed once.
-    Ctrl-C stops both apps (and the embedded database, if this run started it).
+    processes, each connected as its own role; with --one-host, as one process serving
+    both at one address (each app still connects as its own role, but that process holds
+    both roles' URLs). Staff login comes from MERGEPOINT_ADMIN_USER /
+    MERGEPOINT_ADMIN_PASSWORD, or is generated and printed once. Ctrl-C stops both apps
+    (and the embedded database, if this run started it).
 
     \b
     Examples:
       mergepoint up
       mergepoint up --storefront-port 9000 --backoffice-port 9001
+      mergepoint up --one-host --port 9000
     """
-    if storefront_port == backoffice_port:
+    explicit = [
+        f"--{name.replace('_', '-')}"
+        for name in ("storefront_port", "backoffice_port")
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
+    if one_host and explicit:
+        raise MergepointError(f"{explicit[0]} does not go with --one-host: use --port")
+    if port is not None and not one_host:
+        raise MergepointError("--port goes with --one-host (or use --storefront-port)")
+    if not one_host and storefront_port == backoffice_port:
         raise MergepointError("--storefront-port and --backoffice-port must differ")
     options = up_module.Options(
         host=host,
@@ -79,5 +109,6 @@ def up(
         workers=workers,
         seed=not no_seed,
         access_log=access_log,
+        one_host=(port or app("storefront").default_port) if one_host else None,
     )
     sys.exit(up_module.up(options, Console(highlight=False)))

@@ -136,6 +136,11 @@ def test_the_description_prints_as_json_without_the_app_environment():
         "type": "integer",
         "nullable": False,
     }
+    assert printed["calls"] == [
+        "identity.begin_staff_session(text,bigint,text,boolean,text[],timestamp with time zone)",
+        "identity.end_staff_session(text)",
+        "identity.end_user_staff_sessions(bigint)",
+    ]
 
 
 def test_the_entry_point_callable_describes_through_a_subprocess():

@@ -158,3 +158,30 @@ def test_create_superuser_without_a_prompt(fresh_db):
             "SELECT is_superuser, is_staff FROM backoffice.auth_user WHERE username = 'boss'"
         ).fetchone()
     assert row == (True, True)
+
+
+def test_the_staff_session_triggers_migrate_down_and_up_again(fresh_db):
+    triggers = (
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'backoffice' AND t.tgname LIKE 'staff\\_sessions\\_%'"
+    )
+    with fresh_db.connect(autocommit=True) as owner:
+        assert owner.execute(triggers).fetchone() == (6,)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "BACKOFFICE_DATABASE_URL": fresh_db.url("backoffice"),
+        "DJANGO_SECRET_KEY": "test-only-not-secret",
+    }
+    down = subprocess.run(
+        [sys.executable, str(MANAGE), "migrate", "backoffice", "0002", "--noinput"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert down.returncode == 0, down.stderr
+    with fresh_db.connect(autocommit=True) as owner:
+        assert owner.execute(triggers).fetchone() == (0,)
+    up = migrate(fresh_db.url("backoffice"))
+    assert up.returncode == 0, up.stderr
+    assert "Applying backoffice.0006_staff_sessions_follow_users... OK" in up.stdout
+    with fresh_db.connect(autocommit=True) as owner:
+        assert owner.execute(triggers).fetchone() == (6,)

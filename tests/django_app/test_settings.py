@@ -95,6 +95,54 @@ def test_bounded_numbers():
         environment.integer({name: "11"}, name, 5, minimum=1, maximum=10)
 
 
+@pytest.mark.parametrize("value", ["backoffice", "/backoffice/", "/back office", "/a//b", "/"])
+def test_a_script_name_that_is_not_a_path_prefix_is_refused(value):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SCRIPT_NAME must be a path prefix"):
+        environment.script_name({"DJANGO_SCRIPT_NAME": value})
+
+
+def test_script_name_and_storefront_url_accept_what_they_should():
+    assert environment.script_name({}) == ""
+    assert environment.script_name({"DJANGO_SCRIPT_NAME": "/eu/backoffice"}) == "/eu/backoffice"
+    assert environment.storefront_url({}) == ""
+    for url in ("http://127.0.0.1:8000", "https://shop.example.com", "http://[::1]:8000"):
+        assert environment.storefront_url({"BACKOFFICE_STOREFRONT_URL": url}) == url
+    for url in ("shop.example.com", "http://shop.example.com/", "javascript:alert(1)"):
+        with pytest.raises(ImproperlyConfigured, match="BACKOFFICE_STOREFRONT_URL must be"):
+            environment.storefront_url({"BACKOFFICE_STOREFRONT_URL": url})
+
+
+def test_mounted_under_a_prefix_links_and_static_files_carry_it(session_db):
+    """What apps/onehost.py sets for the back office: FORCE_SCRIPT_NAME and a prefixed
+    STATIC_URL from the one variable (a fresh process: settings are read at start)."""
+    env = {
+        "BACKOFFICE_DATABASE_URL": session_db.url("backoffice"),
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_SCRIPT_NAME": "/backoffice",
+    }
+    script = (
+        "from django.conf import settings;"
+        " from django.templatetags.static import static;"
+        " print(settings.FORCE_SCRIPT_NAME, settings.STATIC_URL, settings.SESSION_COOKIE_PATH,"
+        " static('admin/css/base.css'))"
+    )
+    result = run_manage(env, "shell", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [
+        "/backoffice",
+        "/backoffice/static/",
+        "/",
+        "/backoffice/static/admin/css/base.css",
+    ]
+    plain = run_manage({**env, "DJANGO_SCRIPT_NAME": ""}, "shell", "-c", script)
+    assert plain.stdout.splitlines()[-1].split() == [
+        "None",
+        "/static/",
+        "/",
+        "/static/admin/css/base.css",
+    ]
+
+
 def test_settings_defaults(settings):
     assert settings.DEBUG is False
     assert (
@@ -139,6 +187,14 @@ def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
                 "BACKOFFICE_LOGIN_WINDOW": "0",
             },
             "error: BACKOFFICE_LOGIN_WINDOW must be a whole number from 1 to 2147483647, not 0",
+        ),
+        (
+            {
+                "BACKOFFICE_DATABASE_URL": "postgresql://bo@/db",
+                "DJANGO_SECRET_KEY": "x",
+                "DJANGO_SCRIPT_NAME": "backoffice/",
+            },
+            "error: DJANGO_SCRIPT_NAME must be a path prefix",
         ),
     ],
 )

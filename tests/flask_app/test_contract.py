@@ -110,6 +110,7 @@ def test_describe_is_plain_data_derived_from_the_tables():
     }
     assert "uq_orders_customer_id_idempotency_key" in description["constraints"]
     assert "insufficient_stock" in description["rules"]
+    assert description["calls"] == ["identity.staff_session(text)"]
 
 
 # --- the storefront's own migrations ---------------------------------------------------

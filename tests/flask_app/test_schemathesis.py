@@ -10,6 +10,7 @@ schemathesis's own report (and a curl line per failure) in the assertion message
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 from collections import Counter
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.data import key_hash
 from tests.reliability.conftest import assert_no_traceback, gunicorn, storefront_env
 
 pytestmark = pytest.mark.slow
@@ -86,6 +88,15 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_api(fresh
     assert SCHEMATHESIS, "schemathesis is a dev dependency: pip install -e '.[dev]'"
     with fresh_db.connect(autocommit=True) as owner:
         seed(owner)
+    # A staff session, begun as the back office begins one on login: the staff endpoints
+    # then answer (the run sends its cookie), and their 401 is checked without it.
+    staff_key = secrets.token_hex(16)
+    with fresh_db.connect("backoffice", autocommit=True) as backoffice:
+        backoffice.execute(
+            "SELECT identity.begin_staff_session(%s, 1, 'schemathesis', true, '{}',"
+            " now() + interval '1 hour')",
+            [key_hash(staff_key)],
+        )
     env = storefront_env(fresh_db.url("storefront"))
     reports = tmp_path / "reports"
     with gunicorn(
@@ -96,9 +107,14 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_api(fresh
             json={"email": "schemathesis@example.com", "name": "Schemathesis"},
         )
         token = registration.json()["token"]
+        # The staff cookie as the document's own security scheme (not a header on every
+        # request): negative cases without it then expect, and get, a 401.
+        config = tmp_path / "schemathesis.toml"
+        config.write_text('[auth.openapi.staffSession]\napi_key = "${STAFF_SESSION_KEY}"\n')
         result = subprocess.run(
             [
-                *(SCHEMATHESIS, "run", server.base + "/openapi.json"),
+                *(SCHEMATHESIS, "--config-file", str(config), "run"),
+                server.base + "/openapi.json",
                 *("--checks", "all"),
                 *("--phases", "examples,coverage,fuzzing,stateful"),
                 *("--seed", "20261125"),  # the same run every time: a red run reproduces
@@ -117,6 +133,7 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_api(fresh
                 # schemathesis test in this process).
                 "STOREFRONT_TEST_BASE_URL": server.base,
                 "STOREFRONT_TEST_TOKEN": token,
+                "STAFF_SESSION_KEY": staff_key,
             },
             capture_output=True,
             text=True,

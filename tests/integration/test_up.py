@@ -4,85 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import psutil
-import pytest
 
 from schema.paths import ROOT
+from tests.integration.support import Up, admin_login
 from tests.support import free_port
-
-
-class Up:
-    """A running `mergepoint up`, its output collected line by line."""
-
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "schema.cli", "up", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-        self.process.stdout.close()
-
-    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if match := re.search(pattern, line):
-                    return match
-            if self.process.poll() is not None:
-                self.reader.join(5)
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"never saw {pattern!r}; output:\n" + "\n".join(self.lines))
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(30)
-        self.reader.join(5)
-        return code
-
-
-@pytest.fixture
-def up_env(fresh_db, tmp_path):
-    env = fresh_db.env()
-    env["MERGEPOINT_DATA_DIR"] = str(tmp_path / "data")
-    env["MERGEPOINT_ADMIN_USER"] = "staff"
-    env["MERGEPOINT_ADMIN_PASSWORD"] = "correct-horse-battery"
-    for var in ("STOREFRONT_DATABASE_URL", "BACKOFFICE_DATABASE_URL", "DJANGO_SECRET_KEY"):
-        env.pop(var, None)  # up gives each app its own
-    return env
-
-
-def admin_login(client: httpx.Client, base: str) -> None:
-    page = client.get(f"{base}/admin/login/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    response = client.post(
-        f"{base}/admin/login/?next=/admin/",
-        data={"csrfmiddlewaretoken": token, "username": "staff",
-              "password": "correct-horse-battery", "next": "/admin/"},
-        headers={"Referer": f"{base}/admin/login/"},
-    )  # fmt: skip
-    assert response.status_code == 302 and response.headers["location"] == "/admin/", response.text
 
 
 def admin_action(client: httpx.Client, base: str, action: str, order_id: int) -> str:
@@ -153,6 +85,13 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
             admin_action(staff, office, "ship", order_id)
             css = staff.get(f"{office}/static/admin/css/base.css")
             assert css.status_code == 200  # whitenoise serves the admin's CSS, DEBUG off
+            # Two hosts: the product page's panel asks the storefront, which allows us.
+            product = staff.get(f"{office}/admin/backoffice/product/?q={sku}")
+            pid = re.search(r'href="/admin/backoffice/product/(\d+)/change/', product.text)
+            page = staff.get(f"{office}/admin/backoffice/product/{pid.group(1)}/change/")
+            assert f'data-endpoint="{shop}/api/products/{sku}"' in page.text
+            read = staff.get(f"{shop}/api/products/{sku}", headers={"Origin": office})
+            assert read.headers["access-control-allow-origin"] == office
         with httpx.Client(timeout=30) as customer:
             bearer = {"Authorization": f"Bearer {token}"}
 

@@ -75,6 +75,22 @@ def test_check_fails_naming_the_role_and_privilege_of_a_revoked_grant(fresh_db):
     assert f"storefront: shop.orders.status: role {role} lacks UPDATE" in result.output
 
 
+def test_check_names_a_function_an_app_calls_that_is_gone_or_not_granted(fresh_db):
+    prefix = fresh_db.prefix
+    with fresh_db.connect(autocommit=True) as conn:
+        conn.execute(
+            f'REVOKE EXECUTE ON FUNCTION identity.staff_session(text) FROM "{prefix}storefront"'
+        )
+        conn.execute("DROP FUNCTION identity.end_staff_session(text)")
+    result = cli(fresh_db, "check")
+    assert result.exit_code == 1
+    assert (
+        f"storefront: identity.staff_session(text): role {prefix}storefront lacks EXECUTE"
+        in result.output
+    )
+    assert "backoffice: identity.end_staff_session(text): missing function" in result.output
+
+
 def test_check_separates_drift_from_consumer_breaks(fresh_db):
     with fresh_db.connect(autocommit=True) as conn:
         conn.execute("ALTER TABLE shop.orders DROP COLUMN updated_at")

@@ -330,12 +330,14 @@ def test_check_reports_an_undeclared_membership_and_function_and_reconcile_remov
 
 def test_the_head_revision_creates_exactly_the_declared_functions(owner):
     from schema.rules import FUNCTIONS
+    from schema.tables import OWNED_SCHEMAS
 
     live = {
         r[0]
         for r in owner.execute(
             "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n"
-            " ON n.oid = p.pronamespace WHERE n.nspname IN ('shop', 'reporting', 'events')"
+            " ON n.oid = p.pronamespace WHERE n.nspname = ANY(%s)",
+            [list(OWNED_SCHEMAS)],
         ).fetchall()
     }
     assert live == FUNCTIONS

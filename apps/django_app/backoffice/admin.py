@@ -14,6 +14,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -192,7 +193,12 @@ class ProductAdmin(ValidSelectionMixin, admin.ModelAdmin):
             services.create_product(obj)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        context = {**(extra_context or {}), "can_restock": self.has_restock_permission(request)}
+        context = {
+            **(extra_context or {}),
+            "can_restock": self.has_restock_permission(request),
+            # The panel's storefront: this host ("") or, with two hosts, its origin.
+            "storefront_url": settings.BACKOFFICE_STOREFRONT_URL,
+        }
         try:
             return super().changeform_view(request, object_id, form_url, context)
         except BackofficeError as exc:

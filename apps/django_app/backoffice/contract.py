@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from apps.django_app.backoffice import errors
+from apps.django_app.backoffice import errors, identity
 
 NAME = ROLE = "backoffice"
 # Where the shared tables live; the models name them unqualified (found via search_path).
@@ -80,6 +80,7 @@ def describe() -> dict[str, Any]:
         "constraints": sorted(errors.CONSTRAINTS),
         "rules": list(errors.RULES),
         "subscriptions": [dict(s) for s in SUBSCRIPTIONS],
+        "calls": list(identity.CALLS),
         "tables": tables,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -53,6 +54,32 @@ def csv(environ: Mapping[str, str], name: str, default: str) -> list[str]:
 
 
 ONE_YEAR = 365 * 24 * 3600
+
+_SCRIPT_NAME = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+# An origin: scheme://host[:port], the host a name, an IPv4 or a bracketed IPv6 address.
+_STOREFRONT_URL = re.compile(r"https?://(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def script_name(environ: Mapping[str, str], name: str = "DJANGO_SCRIPT_NAME") -> str:
+    """The path prefix the back office is mounted under ("" at the root), e.g. /backoffice."""
+    value = environ.get(name, "").strip()
+    if value and not _SCRIPT_NAME.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a path prefix such as /backoffice (a leading slash, no trailing"
+            f" slash), not {value!r}"
+        )
+    return value
+
+
+def storefront_url(environ: Mapping[str, str], name: str = "BACKOFFICE_STOREFRONT_URL") -> str:
+    """Where the product page's panel finds the storefront: "" for this same host."""
+    value = environ.get(name, "").strip()
+    if value and not _STOREFRONT_URL.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be the storefront's origin, scheme://host[:port] (no path, no"
+            f" trailing slash), not {value!r}; leave it unset under one host"
+        )
+    return value
 
 
 @dataclass(frozen=True)

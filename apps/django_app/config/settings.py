@@ -2,6 +2,8 @@
 
 Required: BACKOFFICE_DATABASE_URL; DJANGO_SECRET_KEY unless DJANGO_DEBUG=1.
 Optional: DJANGO_DEBUG (default 0), DJANGO_ALLOWED_HOSTS (default localhost,127.0.0.1),
+DJANGO_SCRIPT_NAME (a path prefix such as /backoffice; default none), BACKOFFICE_STOREFRONT_URL
+(the storefront's origin for the product page's panel; default this host),
 DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_STATIC_ROOT (only needed for collectstatic),
 DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_HTTPS (default 0; with it
 DJANGO_HSTS_SECONDS, DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD),
@@ -82,10 +84,17 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Mounted under a path prefix (DJANGO_SCRIPT_NAME, e.g. /backoffice under one host with
+# the storefront, or behind a proxy that strips it): links and redirects carry it, and so
+# do static files. WhiteNoise reads STATIC_URL once, at start, before any request could
+# tell Django its SCRIPT_NAME, so both come from this one setting, and only when mounted.
+SCRIPT_NAME = environment.script_name(ENV)
+FORCE_SCRIPT_NAME = SCRIPT_NAME or None
+
 # Static files are served by WhiteNoise straight from the installed apps (its finders
 # mode), so the admin has its CSS under gunicorn without a collectstatic step. Set
 # DJANGO_STATIC_ROOT to collect them instead (then WhiteNoise serves that directory too).
-STATIC_URL = "static/"
+STATIC_URL = f"{SCRIPT_NAME}/static/" if SCRIPT_NAME else "static/"
 STATIC_ROOT = ENV.get("DJANGO_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -107,6 +116,10 @@ SILENCED_SYSTEM_CHECKS = [
     "security.W021",
 ]
 SESSION_COOKIE_HTTPONLY = True
+# Path "/" even under a prefix (Django's default, said here because it matters): under one
+# host the storefront's /api/staff/ endpoints receive the session cookie too, and know the
+# staff member through the database (backoffice/identity.py), never through the cookie.
+SESSION_COOKIE_PATH = "/"
 X_FRAME_OPTIONS = "DENY"
 
 # Failed admin logins allowed per window (seconds), by username and by client address,
@@ -119,6 +132,9 @@ BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS = environment.integer(
     ENV, "BACKOFFICE_LOGIN_LIMIT_PER_ADDRESS", 20, **_COUNT
 )
 BACKOFFICE_LOGIN_WINDOW = environment.integer(ENV, "BACKOFFICE_LOGIN_WINDOW", 900, **_COUNT)
+# Where the product page's "storefront view" panel fetches from: this host ("") under one
+# host; with two hosts the storefront's origin (which must allow ours: STOREFRONT_CORS_ORIGINS).
+BACKOFFICE_STOREFRONT_URL = environment.storefront_url(ENV)
 # Admin lists estimate their size from the planner above this many rows (paginator.py).
 BACKOFFICE_EXACT_COUNT_BELOW = environment.integer(ENV, "BACKOFFICE_EXACT_COUNT_BELOW", 10_000)
 

@@ -6,13 +6,14 @@ import re
 
 from flask import Blueprint, Response
 
-from apps.flask_app import shop
+from apps.flask_app import cors, shop
 from apps.flask_app.api import Link, json_response, operation
 from apps.flask_app.db import connection
 from apps.flask_app.errors import ApiError
 from apps.flask_app.models import SKU_PATTERN, Product, ProductPage, ProductQuery
 
 bp = Blueprint("products", __name__, url_prefix="/api/products")
+bp.after_request(cors.allow_listed_origin)  # the back office's panel, from another host
 
 
 @bp.get("")
