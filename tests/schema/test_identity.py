@@ -133,9 +133,13 @@ def test_concurrent_logins_with_one_key_start_one_session(fresh_db, shop):
 
 def test_the_roles_hold_exactly_the_execute_grants_roles_py_declares(fresh_db, pg):
     held = roles.executes(fresh_db.owner_url, pg.prefix)
-    assert held == {
+    consume = {
+        (f"{pg.prefix}{app}", f) for app in ("storefront", "backoffice") for f in roles.CONSUMES
+    }
+    assert held - consume == {
         (f"{pg.prefix}storefront", roles.STAFF_SESSION),
         (f"{pg.prefix}backoffice", roles.BEGIN_STAFF_SESSION),
         (f"{pg.prefix}backoffice", roles.END_STAFF_SESSION),
         (f"{pg.prefix}backoffice", roles.END_USER_STAFF_SESSIONS),
-    }  # and nothing for PUBLIC, on any function of shop, reporting or identity
+    }  # and nothing for PUBLIC, on any function of shop, reporting, events or identity
+    assert consume <= held
