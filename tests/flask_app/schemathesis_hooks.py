@@ -44,8 +44,13 @@ BASE_URL = "STOREFRONT_TEST_BASE_URL"
 REVOKE = ("DELETE", "/api/tokens/current")
 
 
-@schemathesis.auth(refresh_interval=None)  # asked for every case: revocation needs its own
+STAFF = re.compile("^/api/staff/")
+
+
+@schemathesis.auth(refresh_interval=None).skip_for(path_regex=STAFF.pattern)
 class CustomerToken:
+    """Asked for every case (refresh_interval=None): revocation needs its own token."""
+
     def get(self, case, context):  # type: ignore[no-untyped-def]
         token = os.environ[TOKEN]
         if (case.method.upper(), case.path) != REVOKE:
@@ -60,3 +65,15 @@ class CustomerToken:
 
     def set(self, case, data, context):  # type: ignore[no-untyped-def]
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+@schemathesis.auth().apply_to(path_regex=STAFF.pattern)
+class StaffSession:
+    """The staff endpoints: the back office's session cookie (a session the test began
+    through identity.begin_staff_session, its key in STAFF_SESSION_KEY)."""
+
+    def get(self, case, context):  # type: ignore[no-untyped-def]
+        return os.environ["STAFF_SESSION_KEY"]
+
+    def set(self, case, data, context):  # type: ignore[no-untyped-def]
+        case.cookies = {**(case.cookies or {}), "sessionid": data}

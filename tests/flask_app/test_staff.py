@@ -122,8 +122,8 @@ def test_the_openapi_document_describes_the_staff_endpoints(client):
     me = document["paths"]["/api/staff/me"]["get"]
     orders = document["paths"]["/api/staff/orders"]["get"]
     assert me["security"] == orders["security"] == [{"staffSession": []}]
-    assert set(me["responses"]) == {"200", "401", "503"}
-    assert set(orders["responses"]) == {"200", "401", "403", "422", "503"}
+    assert set(me["responses"]) == {"200", "401", "500", "503"}
+    assert set(orders["responses"]) == {"200", "401", "403", "422", "500", "503"}
     assert "back office" in orders["responses"]["401"]["description"]
     assert {p["name"] for p in orders["parameters"]} == {"after", "limit", "status"}
     assert set(document["paths"]["/api/staff/orders"]) == {"get"}

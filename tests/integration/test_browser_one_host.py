@@ -108,7 +108,9 @@ def test_one_gunicorn_serves_both_and_the_banner_says_where(one_host):
     assert re.search(r"^\s+one-host \| .*Listening at: ", output, re.M), output
     children = psutil.Process(one_host.up.process.pid).children(recursive=True)
     served = [p for p in children if "apps.onehost:application" in " ".join(p.cmdline())]
-    assert len(served) == len(children) == 3  # one gunicorn: a master and two workers
+    consumers = [p for p in children if "events" in " ".join(p.cmdline())]
+    assert len(served) == 3  # one gunicorn: a master and two workers
+    assert len(children) == 3 + len(consumers) == 5  # beside it, the two event consumers
 
 
 @pytest.fixture(scope="module")
