@@ -82,8 +82,11 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("UPDATE", ("products",), "name", "price_cents", "active"),
             *_on("UPDATE", ("orders",), "status"),
         ),
+        # Set on the role, not at connect: a transaction pooler refuses startup options,
+        # and Django would otherwise `SET TIME ZONE` on every new session.
         settings={
             "search_path": "backoffice, shop",
+            "TimeZone": "UTC",
             "statement_timeout": "30s",
             "lock_timeout": "5s",
             "idle_in_transaction_session_timeout": "60s",

@@ -4,6 +4,9 @@ Database (embedded unless MERGEPOINT_DATABASE_URL), shared migrations and roles,
 own migrations through the app's own command, demo data when the shop is empty, a staff
 user, then the storefront and the back office under gunicorn, each with only its own role's
 URL. Ctrl-C (or SIGTERM) stops both, and the embedded server too if this run started it.
+With ``--pooler``/``--replica``/``--storefront-processes N`` (schema.fleet) PgBouncer and
+a read replica run too, and the web apps go through the pooler; migrations and the staff
+user always connect directly.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from schema import db, deploy, embedded, stack, supervisor
+from schema import db, deploy, embedded, fleet, stack, supervisor
 from schema.errors import MergepointError
 from schema.paths import ROOT
 from schema.ports import ensure_port_free
@@ -47,12 +50,10 @@ class Options:
     seed: bool = True
     access_log: bool = False  # errors are always shown; every request only if asked
     ready_timeout: float = 60.0
+    scale: fleet.Scale = field(default_factory=fleet.Scale)
 
     def port(self, app: App) -> int:
         return self.ports[app.name]
-
-
-
 
 
 def secret_key(directory: Path) -> str:
@@ -143,7 +144,18 @@ def http_ok(url: str) -> Callable[[], bool]:
     return probe
 
 
-def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
+def app_specs(app: App, options: Options, env: Mapping[str, str]) -> list[Spec]:
+    """The app's processes: one, or N storefronts sharing its port (SO_REUSEPORT), as N
+    hosts behind a load balancer would be."""
+    if app.name != "storefront" or options.scale.storefront_processes == 1:
+        return [app_spec(app, options, env)]
+    names = fleet.storefront_names(options.scale.storefront_processes)
+    return [app_spec(app, options, env, name=name, reuse_port=True) for name in names]
+
+
+def app_spec(
+    app: App, options: Options, env: Mapping[str, str], *, name: str = "", reuse_port: bool = False
+) -> Spec:
     """The app under gunicorn, as its users run it (``gunicorn 'apps.flask_app:create_app()'``)."""
     argv = [
         sys.executable, "-m", "gunicorn",
@@ -156,8 +168,10 @@ def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
     ]  # fmt: skip
     if options.access_log:
         argv += ["--access-logfile", "-"]
+    if reuse_port:
+        argv += ["--reuse-port"]
     return Spec(
-        name=app.name,
+        name=name or app.name,
         argv=[*argv, app.wsgi],
         env=env,
         colour=app.colour,
@@ -174,6 +188,7 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
 
     directory = embedded.data_dir(env)
     started_embedded = False
+    primary: embedded.Embedded | None = None
     if db.ENV_URL in env:
         owner_url = validate_url(env[db.ENV_URL])
         console.print(f"database: {redact(owner_url)}")
@@ -182,6 +197,7 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
             server = embedded.ensure_running(directory)
         started_embedded = server.started
         owner_url = server.owner_url
+        primary = server
         console.print(
             f"database: embedded PostgreSQL in {directory}"
             + (" (started)" if started_embedded else " (already running)")
@@ -213,8 +229,21 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
         username, password = ensure_staff_user(app_envs["backoffice"])
         sku = sample_sku(owner_url)
 
+        extra = fleet.plan(options.scale, owner_url, directory, prefix, primary)
+        for line in extra.lines:
+            console.print(line)
+        running += [supervisor.start(spec, relay) for spec in extra.specs]
+        supervisor.wait_ready(running, options.ready_timeout)  # the pooler before the apps
+        assert extra.routes is not None
+        web = extra.routes.web  # through the pooler with --pooler, else direct
+        serving = {
+            "storefront": stack.app_env("storefront", web["storefront"], env),
+            "backoffice": backoffice_env(web["backoffice"], key, env),
+        }
         for app in APPS:
-            running.append(supervisor.start(app_spec(app, options, app_envs[app.name]), relay))
+            running += [
+                supervisor.start(s, relay) for s in app_specs(app, options, serving[app.name])
+            ]
         supervisor.wait_ready(running, options.ready_timeout)
         print_banner(console, options, username, password, sku)
 
