@@ -10,13 +10,14 @@ the pooler's, reports the replica's, everything else a direct one.
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schema import embedded, pooler, replica, routes
+from schema import db, embedded, pooler, replica, routes
 from schema.errors import MergepointError
 from schema.pooler import DEFAULT_POOL_SIZE, DEFAULT_PORT
-from schema.registry import POOLED_ROLES
+from schema.registry import DIRECT_URL_VARS, POOLED_ROLES, URL_VARS
 from schema.supervisor import Spec
 
 
@@ -114,6 +115,22 @@ def plan(
         embedded_server=primary is not None,
     )
     return out
+
+
+def direct_env(
+    routes_: routes.Routes, role: str, process: str, base: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of a process that must connect directly (an event consumer, a queue
+    worker: LISTEN, session advisory locks): its role's direct URL, named ``process`` in
+    pg_stat_activity, under both the direct variable and the plain one, so it is direct
+    whichever it reads."""
+    direct = routes_.direct_for(role, process)
+    urls = (*URL_VARS.values(), *DIRECT_URL_VARS.values(), db.ENV_URL)  # never the owner's
+    env = {k: v for k, v in base.items() if k not in urls}
+    env[URL_VARS[role]] = direct
+    if role in DIRECT_URL_VARS:
+        env[DIRECT_URL_VARS[role]] = direct
+    return env
 
 
 def storefront_names(n: int) -> list[str]:

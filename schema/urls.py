@@ -41,7 +41,7 @@ def split_app_params(url: str) -> tuple[str, dict[str, str]]:
             kept.append((key, value))
     if not ours:
         return url, {}
-    return parts._replace(query=urlencode(kept)).geturl(), ours
+    return parts._replace(query=urlencode(kept, quote_via=quote)).geturl(), ours
 
 
 def join_app_params(url: str, params: Mapping[str, str]) -> str:
@@ -50,7 +50,7 @@ def join_app_params(url: str, params: Mapping[str, str]) -> str:
         return url
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True) + sorted(params.items())
-    return parts._replace(query=urlencode(query)).geturl()
+    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
 
 
 def is_pooled(url: str) -> bool:
@@ -165,5 +165,5 @@ def conninfo_to_url(params: Mapping[str, object]) -> str:
     else:
         netloc += host + (f":{port}" if port else "")
     query.update(p)
-    suffix = f"?{urlencode(query)}" if query else ""
+    suffix = f"?{urlencode(query, quote_via=quote)}" if query else ""
     return f"postgresql://{netloc}/{dbname}{suffix}"

@@ -18,7 +18,9 @@ from schema.urls import redact, url_params
 
 @click.group("db")
 def db_group() -> None:
-    """The database server: embedded start/stop/status, URLs, roles, pooler, replica.
+    """The database server: embedded start/stop/status, URLs, roles.
+
+    Also PgBouncer in front of it (`db pooler`) and a read replica of it (`db replica`).
 
     \b
     Examples:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from psycopg import ProgrammingError
@@ -159,7 +159,7 @@ def _own_params(name: str, url: str) -> tuple[str, dict[str, str]]:
             " (PgBouncer in transaction mode) only"
         )
     kept = [(k, v) for k, v in pairs if k not in ours]
-    return parts._replace(query=urlencode(kept)).geturl(), ours
+    return parts._replace(query=urlencode(kept, quote_via=quote)).geturl(), ours
 
 
 def _threshold(name: str, raw: str) -> int | None:
