@@ -21,7 +21,7 @@ from schema.cli import main
 from schema.paths import ROOT
 from schema.urls import to_libpq, with_params
 from tests.concurrency import race
-from tests.support import free_port, one_line_error
+from tests.support import exports, free_port, one_line_error
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
@@ -48,11 +48,6 @@ def cli(fresh_db, tmp_path):
 
     yield run
     run("db", "pooler", "stop")
-
-
-def exports(output: str) -> dict[str, str]:
-    pairs = (line.removeprefix("export ").split("=", 1) for line in output.splitlines())
-    return {name: value.strip("'") for name, value in pairs}
 
 
 def test_pooler_start_status_env_check_stop(cli, fresh_db, tmp_path):

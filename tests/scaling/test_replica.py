@@ -21,7 +21,7 @@ from apps.flask_app.db import EXTENSION
 from schema import replica, stack
 from schema.paths import ROOT
 from schema.urls import to_libpq, with_user
-from tests.support import one_line_error
+from tests.support import exports, one_line_error
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +63,6 @@ def primary():
         finally:
             mergepoint(env, "db", "stop", check=False)
             shutil.rmtree(directory, ignore_errors=True)
-
-
-def exports(output: str) -> dict[str, str]:
-    pairs = (line.removeprefix("export ").split("=", 1) for line in output.splitlines())
-    return {name: value.strip("'") for name, value in pairs}
 
 
 def test_replica_start_status_env_and_reports_while_orders_are_written(primary):
