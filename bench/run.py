@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "seed": ([], ["--orders", "20000"]),
     "triggers": ([], ["--large", "20000", "-n", "200"]),
     "reports": ([], ["--orders", "20000", "--repeat", "1"]),
+    "pooler": ([], ["--seconds", "6"]),
 }
 
 

@@ -161,6 +161,8 @@ def start(data_dir: Path, primary: embedded.Embedded) -> bool:
 
 def ready(data_dir: Path) -> bool:
     """The standby accepts connections (and is in recovery)."""
+    if not running(data_dir):  # its postmaster.pid says "ready": no refused probe in its log
+        return False
     try:
         with psycopg.connect(
             to_libpq(superuser_url(directory(data_dir))), connect_timeout=2

@@ -59,7 +59,7 @@ def reporting_url(environ: dict[str, str] | None = None) -> str:
     stored = passwords.load(directory)
     owner = db.owner_url(env)
     user = db.role_prefix(env) + "reporting"
-    if db.ENV_URL not in env and replica.running(directory):
+    if replica.running(directory) and url_params(owner).get("host") == str(directory / "pgdata"):
         return replica.role_url(directory, user, url_params(owner)["dbname"], stored.get(user))
     return db.role_urls(owner, db.role_prefix(env), stored)["reporting"]
 

@@ -103,9 +103,8 @@ def current(environ: dict[str, str] | None = None) -> Routes:
     """What runs now for this environment (``mergepoint env``)."""
     env = dict(os.environ) if environ is None else environ
     owner = db.owner_url(env)
-    return resolve(
-        owner,
-        embedded.data_dir(env),
-        db.role_prefix(env),
-        embedded_server=db.ENV_URL not in env,
-    )
+    directory = embedded.data_dir(env)
+    # The embedded server, even when named by MERGEPOINT_DATABASE_URL (as after
+    # `eval "$(mergepoint env)"`): its socket lives in the data directory.
+    on_embedded = url_params(owner).get("host") == str(directory / "pgdata")
+    return resolve(owner, directory, db.role_prefix(env), embedded_server=on_embedded)

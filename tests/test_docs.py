@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from schema import db, embedded, migrations
 from schema.cli import main
 from schema.paths import ROOT
-from schema.registry import URL_VARS
+from schema.registry import DIRECT_URL_VARS, URL_VARS
 
 README = (ROOT / "README.md").read_text()
 HELP_BLOCK = re.compile(r"^\$ (mergepoint[^\n]* --help)\n(.*?)(?=^\$ |^```)", re.M | re.S)
@@ -70,6 +70,7 @@ def test_every_variable_the_code_reads_is_in_the_environment_table():
         migrations.ENV_STATEMENT_TIMEOUT,
         migrations.ENV_ALEMBIC_DIR,
         *URL_VARS.values(),
+        *DIRECT_URL_VARS.values(),
     ]
     table = README[README.index("## Environment variables") :]
     missing = [v for v in variables if f"`{v}`" not in table]

@@ -12,6 +12,7 @@ import click
 
 from schema import db, embedded, migrations, passwords, pooler, replica, roles, routes
 from schema.cli.base import embedded_only, owner
+from schema.errors import MergepointError
 from schema.registry import POOLED_ROLES, ROLE_NAMES
 from schema.urls import redact, url_params
 
@@ -300,13 +301,26 @@ def replica_start() -> None:
 
     Example: mergepoint db replica start
     """
-    embedded_only("replicate")
-    directory = embedded.data_dir()
+    directory = embedded_primary()
     primary = embedded.ensure_running(directory)
     started = replica.start(directory, primary)
     where = replica.directory(directory)
     click.echo(f"replica: {'started' if started else 'already running'} ({where})")
     click.echo(f"  {describe_lag(directory, primary.owner_url)}")
+
+
+def embedded_primary() -> Path:
+    """The data directory of the embedded server the replica copies; MERGEPOINT_DATABASE_URL
+    may be set (`eval "$(mergepoint env)"` sets it) if it names that same server."""
+    directory = embedded.data_dir()
+    if db.ENV_URL in os.environ:
+        host = url_params(os.environ[db.ENV_URL]).get("host", "")
+        if Path(host or "/nonexistent").resolve() != (directory / "pgdata").resolve():
+            raise MergepointError(
+                f"{db.ENV_URL} names another server: `mergepoint db replica` copies the"
+                " embedded one; give reports your own replica with REPORTING_DATABASE_URL"
+            )
+    return directory
 
 
 def describe_lag(directory: Path, owner_url: str) -> str:
@@ -334,8 +348,7 @@ def replica_stop(remove: bool) -> None:
 
     Example: mergepoint db replica stop
     """
-    embedded_only("replicate")
-    directory = embedded.data_dir()
+    directory = embedded_primary()
     stopped = replica.stop(directory)
     click.echo("replica: stopped" if stopped else f"replica: not running ({directory})")
     if remove:
@@ -353,8 +366,7 @@ def replica_status() -> None:
 
     Example: mergepoint db replica status
     """
-    embedded_only("replicate")
-    directory = embedded.data_dir()
+    directory = embedded_primary()
     if not replica.running(directory):
         click.echo(f"replica: not running ({replica.directory(directory)})")
         sys.exit(3)

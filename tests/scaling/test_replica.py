@@ -205,4 +205,4 @@ def test_replica_commands_need_the_embedded_server(fresh_db):
     env = {**os.environ, "MERGEPOINT_DATABASE_URL": fresh_db.owner_url}
     result = mergepoint(env, "db", "replica", "start", check=False)
     assert result.returncode == 1
-    one_line_error(result.stderr, "MERGEPOINT_DATABASE_URL is set")
+    one_line_error(result.stderr, "MERGEPOINT_DATABASE_URL names another server")
