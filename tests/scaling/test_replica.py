@@ -18,12 +18,13 @@ import pytest
 
 from apps.flask_app import create_app
 from apps.flask_app.db import EXTENSION
-from schema import replica, stack
+from schema import migrations, replica, roles, stack
 from schema.paths import ROOT
 from schema.urls import to_libpq, with_user
 from tests.support import exports, one_line_error
 
-pytestmark = pytest.mark.slow
+# One worker runs them all: they share one server and its replica (made once).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("replica")]
 
 
 def mergepoint(env: dict[str, str], *args: str, check: bool = True):
@@ -52,7 +53,8 @@ def primary():
     }
     try:
         owner = mergepoint(env, "db", "start").stdout.split(": ", 1)[1].strip()
-        mergepoint(env, "migrate")
+        migrations.upgrade(owner)  # what `mergepoint migrate` does, less its vetting
+        roles.reconcile(owner)
         storefront = with_user(owner, "storefront")
         stack.run_app_migrations({"storefront": stack.app_env("storefront", storefront, env)})
         mergepoint(env, "seed", "--customers", "50", "--products", "10", "--orders", "200")
