@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -240,10 +241,27 @@ def session_db(pytestconfig: pytest.Config) -> Database:
     return pytestconfig.stash[SESSION_KEY]
 
 
+def outside_pytest_tmp(prefix: str) -> Path:
+    """A new directory outside pytest's temporary root, for files another OS user reads
+    (PgBouncer runs as the server's user when we are root): every pytest session that
+    starts on the machine makes that root 0700 again, shutting such a user out."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@pytest.fixture
+def foreign_tmp() -> Iterator[Path]:
+    """A temporary directory a server running as another OS user can keep reading."""
+    directory = outside_pytest_tmp("mp-t-")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pgbouncer(pg: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pooler]:
+def pgbouncer(pg: Server) -> Iterator[Pooler]:
     """PgBouncer from PATH (Debian's 1.18 in CI) in transaction mode, for this session."""
-    data = tmp_path_factory.mktemp("pgbouncer")
+    data = outside_pytest_tmp("mp-pgb-")
     users = [pg.prefix + role for role in POOLED_ROLES]
     config = pooler.config_for(pg.owner_url, data, users, port=free_port(), any_database=True)
     credentials = pooler.app_credentials(pg.owner_url, data, users)
@@ -254,6 +272,7 @@ def pgbouncer(pg: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     finally:
         pg.pooler = None
         pooler.stop(config.directory)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture

@@ -33,11 +33,11 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
 
 
 @pytest.fixture
-def cli(fresh_db, tmp_path):
+def cli(fresh_db, foreign_tmp):
     env = {
         "MERGEPOINT_DATABASE_URL": fresh_db.owner_url,
         "MERGEPOINT_ROLE_PREFIX": fresh_db.prefix,
-        "MERGEPOINT_DATA_DIR": str(tmp_path / "data"),
+        "MERGEPOINT_DATA_DIR": str(foreign_tmp / "data"),
         "STOREFRONT_DATABASE_URL": None,
         "BACKOFFICE_DATABASE_URL": None,
         "REPORTING_DATABASE_URL": None,
@@ -50,7 +50,7 @@ def cli(fresh_db, tmp_path):
     run("db", "pooler", "stop")
 
 
-def test_pooler_start_status_env_check_stop(cli, fresh_db, tmp_path):
+def test_pooler_start_status_env_check_stop(cli, fresh_db, foreign_tmp):
     port = free_port()
     started = cli("db", "pooler", "start", "--port", str(port), "--pool-size", "4")
     assert started.exit_code == 0, started.output
@@ -80,7 +80,7 @@ def test_pooler_start_status_env_check_stop(cli, fresh_db, tmp_path):
     check = subprocess.run(
         [sys.executable, "-m", "schema.cli", "check"],
         cwd=ROOT,
-        env={**os.environ, **urls, "MERGEPOINT_DATA_DIR": str(tmp_path / "data")},
+        env={**os.environ, **urls, "MERGEPOINT_DATA_DIR": str(foreign_tmp / "data")},
         capture_output=True,
         text=True,
         timeout=120,

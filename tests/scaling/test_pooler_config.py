@@ -75,11 +75,11 @@ def test_pgbouncer_1_21_tracks_prepared_statements_and_1_22_urls_use_them(tmp_pa
         assert prepare_threshold(url) == threshold, version
 
 
-def test_the_installed_pgbouncer_reads_the_1_21_setting_only_from_1_21_on(tmp_path):
+def test_the_installed_pgbouncer_reads_the_1_21_setting_only_from_1_21_on(foreign_tmp):
     """Debian's 1.18 refuses `max_prepared_statements` outright (FATAL): the version is
     read before the file is written."""
     installed = pooler.version()
-    made = config(tmp_path, (1, 21), os_user=pooler.os_user_for("/"), port=free_port())
+    made = config(foreign_tmp, (1, 21), os_user=pooler.os_user_for("/"), port=free_port())
     pooler.write(made, {"storefront": "a" * 24, "backoffice": "b" * 24})
     process = subprocess.Popen(
         pooler.argv(made, daemon=False), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

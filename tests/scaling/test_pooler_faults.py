@@ -39,12 +39,12 @@ RECOVERY_LIMIT = 10.0  # from the pooler being back to a request served (a loade
 
 
 @pytest.fixture
-def own_pooler(pg, pgbouncer, tmp_path):
+def own_pooler(pg, pgbouncer, foreign_tmp):
     """A PgBouncer of this test's own (it gets killed: never the session's), for the same
     roles and passwords."""
     users = [pg.prefix + role for role in POOLED_ROLES]
     config = pooler.config_for(
-        pg.owner_url, tmp_path / "data", users, port=free_port(), any_database=True
+        pg.owner_url, foreign_tmp / "data", users, port=free_port(), any_database=True
     )
     pooler.start(config, pgbouncer.credentials)
     try:

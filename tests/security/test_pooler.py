@@ -35,10 +35,10 @@ def connect(config: pooler.Config, user: str, password: str, dbname: str) -> psy
 
 
 @pytest.fixture
-def production_pooler(pg, fresh_db, pgbouncer, tmp_path):
+def production_pooler(pg, fresh_db, pgbouncer, foreign_tmp):
     """A pooler configured as `mergepoint db pooler start` configures it: one database."""
     users = [pg.prefix + role for role in POOLED_ROLES]
-    config = pooler.config_for(fresh_db.owner_url, tmp_path / "data", users, port=free_port())
+    config = pooler.config_for(fresh_db.owner_url, foreign_tmp / "data", users, port=free_port())
     assert config.databases == (fresh_db.name,)
     pooler.start(config, pgbouncer.credentials)
     try:
