@@ -273,6 +273,9 @@ def main() -> None:
     pooled_200_over_direct_16 = (
         by[("pgbouncer", 200)].orders_per_s / by[("direct", 16)].orders_per_s
     )
+    like_for_like = (
+        by[("pgbouncer", 200)].orders_per_s / by[("direct, unprepared", 16)].orders_per_s
+    )
     unprepared_cost = (
         1 - by[("direct, unprepared", 16)].orders_per_s / by[("direct", 16)].orders_per_s
     )
@@ -284,6 +287,7 @@ def main() -> None:
     rows.append(
         ["pgbouncer@200 / direct@16", "", "", f"{pooled_200_over_direct_16:.2f}", "", "", "", ""]
     )
+    rows.append(["… / direct unprepared@16", "", "", f"{like_for_like:.2f}", "", "", "", ""])
     lag_row = {
         "bytes_p50": int(pct(lag["bytes"], 0.5)),
         "bytes_p99": int(pct(lag["bytes"], 0.99)),
@@ -310,6 +314,7 @@ def main() -> None:
             "pgbouncer": list(config.version),
             "runs": [r.__dict__ for r in runs],
             "ratio_pooled_200_over_direct_16": round(pooled_200_over_direct_16, 3),
+            "ratio_pooled_200_over_direct_unprepared_16": round(like_for_like, 3),
             "cost_of_unprepared": round(unprepared_cost, 3),
             "replica_lag": {**lag_row, "under_orders_per_s": watched.orders_per_s},
         },
