@@ -43,7 +43,9 @@ def hijack_sql(prefix: str) -> sql.Composed:
 
 
 def member_of(conn: psycopg.Connection, member: str, role: str) -> bool:
-    row = conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [member, role]).fetchone()
+    row = conn.execute(
+        "SELECT pg_has_role(%s, %s, 'MEMBER')", [member, role]
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -102,12 +104,9 @@ def test_dropping_a_database_never_runs_an_app_roles_function(pg):
             other.execute("SELECT 1")
             pg.drop(database.name)
         with pg.owner_conn() as owner:
-            assert (
-                owner.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", [database.name]
-                ).fetchone()
-                is None
-            )
+            assert owner.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [database.name]
+            ).fetchone() is None
             assert not member_of(owner, pg.prefix + "storefront", pg.prefix + "backoffice")
         with pytest.raises(psycopg.OperationalError):
             planted.execute("SELECT 1")  # its session was ended, not run as the owner
@@ -159,7 +158,9 @@ def test_a_backoffice_trigger_of_its_own_cannot_write_a_cancel_movement(fresh_db
     with fresh_db.connect("backoffice", autocommit=True) as conn:
         conn.execute(attack)
         with pytest.raises(errors.CheckViolation) as refused:
-            conn.execute("INSERT INTO backoffice.relay VALUES (%s, %s)", [pid, oid])
+            conn.execute(
+                "INSERT INTO backoffice.relay VALUES (%s, %s)", [pid, oid]
+            )
     assert refused.value.diag.message_primary == "ledger_reason_reserved"
     assert shop.stock(pid) == 2 and shop.status(oid) == "placed"
     # The real cancel still returns the stock, once.
