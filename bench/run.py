@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "reports": ([], ["--orders", "20000", "--repeat", "1"]),
     "limits": ([], ["--seconds", "2"]),
     "onehost": ([], ["--rounds", "1", "--seconds", "3"]),
+    "pooler": ([], ["--seconds", "6"]),
 }
 
 

@@ -21,13 +21,22 @@ from psycopg import sql
 
 from schema.errors import MergepointError, one_line
 from schema.registry import ROLE_NAMES, URL_VARS
-from schema.urls import redact, to_libpq, validate_url, with_user
+from schema.urls import (
+    is_pooled,
+    prepare_threshold,
+    redact,
+    to_libpq,
+    url_params,
+    validate_url,
+    with_user,
+)
 
 ENV_URL = "MERGEPOINT_DATABASE_URL"
 ENV_PREFIX = "MERGEPOINT_ROLE_PREFIX"
 # Every owner session: nothing an app role can create is ever found by name.
 OWNER_SEARCH_PATH = "pg_catalog, pg_temp"
 OWNER_OPTIONS = "-c search_path=pg_catalog,pg_temp"
+APPLICATION_NAME = "mergepoint"
 
 
 def role_prefix(environ: Mapping[str, str] | None = None) -> str:
@@ -39,7 +48,14 @@ def owner_url(environ: Mapping[str, str] | None = None, *, start: bool = True) -
     """The owner's URL: MERGEPOINT_DATABASE_URL, or the embedded server (started if needed)."""
     env = dict(os.environ) if environ is None else dict(environ)
     if url := env.get(ENV_URL):
-        return validate_url(url)
+        if is_pooled(validate_url(url)):
+            # Migrations and role reconciliation hold session advisory locks, which a
+            # transaction pooler would hand to whichever client runs next.
+            raise MergepointError(
+                f"{ENV_URL} leads to a pooler (pooler=transaction): the owner always"
+                " connects directly; give the server's own address"
+            )
+        return url
     from schema import embedded
 
     return embedded.ensure_running(embedded.data_dir(env), start=start).owner_url
@@ -73,7 +89,14 @@ def connection_hint(role: str) -> str:
 def connect(
     url: str, *, autocommit: bool = False, hint: str | None = None, **kwargs: object
 ) -> Iterator[psycopg.Connection]:
-    """A psycopg connection; connection failures become one readable line (and ``hint``)."""
+    """A psycopg connection; connection failures become one readable line (and ``hint``).
+
+    Its ``application_name`` is ``mergepoint`` unless the URL names one (an operator tells
+    a direct connection from a pooled one by it); behind a pooler, nothing is prepared.
+    """
+    if "application_name" not in url_params(url):
+        kwargs.setdefault("application_name", APPLICATION_NAME)
+    kwargs.setdefault("prepare_threshold", prepare_threshold(url))
     try:
         conn = psycopg.connect(to_libpq(url), autocommit=autocommit, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:

@@ -44,7 +44,10 @@ def _pgserver() -> Any:
 
 
 def _postmaster_info(pgdata: Path) -> Any:
-    info = _pgserver().utils.PostmasterInfo.read_from_pgdata(pgdata)
+    try:
+        info = _pgserver().utils.PostmasterInfo.read_from_pgdata(pgdata)
+    except (AssertionError, ValueError, IndexError, OSError):
+        return None  # postmaster.pid caught while the server writes it: not ready yet
     if info is not None and info.is_running() and info.status == "ready":
         return info
     return None

@@ -20,14 +20,21 @@ class Role:
 
     name: str
     url_var: str  # the environment variable the role's processes read their URL from
+    # Where a process of this role that must not go through a transaction pooler (an event
+    # consumer, a queue worker: LISTEN, session advisory locks) reads its direct URL; the
+    # web processes read url_var, which may lead to the pooler (docs/deployment.md).
+    direct_url_var: str | None = None
 
 
-STOREFRONT = Role("storefront", "STOREFRONT_DATABASE_URL")
-BACKOFFICE = Role("backoffice", "BACKOFFICE_DATABASE_URL")
-REPORTING = Role("reporting", "REPORTING_DATABASE_URL")
+STOREFRONT = Role("storefront", "STOREFRONT_DATABASE_URL", "STOREFRONT_DIRECT_DATABASE_URL")
+BACKOFFICE = Role("backoffice", "BACKOFFICE_DATABASE_URL", "BACKOFFICE_DIRECT_DATABASE_URL")
+REPORTING = Role("reporting", "REPORTING_DATABASE_URL")  # a replica, or the primary
 ROLES = (STOREFRONT, BACKOFFICE, REPORTING)
 ROLE_NAMES = tuple(r.name for r in ROLES)
 URL_VARS = {r.name: r.url_var for r in ROLES}
+DIRECT_URL_VARS = {r.name: r.direct_url_var for r in ROLES if r.direct_url_var}
+# The roles whose web processes go through the pooler (`mergepoint up --pooler`).
+POOLED_ROLES = tuple(DIRECT_URL_VARS)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import psycopg
 
-from schema import db, embedded, passwords
+from schema import db, embedded, passwords, replica
 from schema.errors import MergepointError, one_line
 from schema.reports import Report, Result, run
-from schema.urls import validate_url
+from schema.urls import url_params, validate_url
 
 DEFAULT_TIMEOUT = "30s"
 ENV_REPORTS_DIR = "MERGEPOINT_REPORTS_DIR"
@@ -50,11 +50,18 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def reporting_url(environ: dict[str, str] | None = None) -> str:
+    """REPORTING_DATABASE_URL; else the embedded server's replica when it runs
+    (`mergepoint db replica start`); else the primary, as the reporting role."""
     env = dict(os.environ) if environ is None else environ
     if url := env.get(db.role_url_var("reporting")):
         return validate_url(url)
-    stored = passwords.load(embedded.data_dir(env))
-    return db.role_urls(db.owner_url(env), db.role_prefix(env), stored)["reporting"]
+    directory = embedded.data_dir(env)
+    stored = passwords.load(directory)
+    owner = db.owner_url(env)
+    user = db.role_prefix(env) + "reporting"
+    if replica.running(directory) and url_params(owner).get("host") == str(directory / "pgdata"):
+        return replica.role_url(directory, user, url_params(owner)["dbname"], stored.get(user))
+    return db.role_urls(owner, db.role_prefix(env), stored)["reporting"]
 
 
 def run_as_reporting(report: Report, url: str, params: dict[str, object], timeout: str) -> Result:

@@ -100,8 +100,11 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("UPDATE", ("settings",), "low_stock_threshold"),
         ),
         executes=(*CONSUMES, BEGIN_STAFF_SESSION, END_STAFF_SESSION, END_USER_STAFF_SESSIONS),
+        # Set on the role, not at connect: a transaction pooler refuses startup options,
+        # and Django would otherwise `SET TIME ZONE` on every new session.
         settings={
             "search_path": "backoffice, shop",
+            "TimeZone": "UTC",
             "statement_timeout": "30s",
             "lock_timeout": "5s",
             "idle_in_transaction_session_timeout": "60s",

@@ -13,15 +13,20 @@ from collections.abc import Mapping
 from schema.db import ENV_URL
 from schema.errors import MergepointError
 from schema.paths import ROOT
-from schema.registry import APPS, URL_VARS
+from schema.registry import APPS, DIRECT_URL_VARS, URL_VARS
 
 
-def app_env(role: str, url: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment an app process gets: its own URL variable, no other database URL."""
+def app_env(
+    role: str, url: str, base: Mapping[str, str] | None = None, *, direct: str | None = None
+) -> dict[str, str]:
+    """The environment an app process gets: its own URL variable (and its direct one, when
+    given), no other database URL."""
     env = dict(os.environ if base is None else base)
-    for var in (*URL_VARS.values(), ENV_URL):
+    for var in (*URL_VARS.values(), *DIRECT_URL_VARS.values(), ENV_URL):
         env.pop(var, None)
     env[URL_VARS[role]] = url
+    if direct is not None and role in DIRECT_URL_VARS:
+        env[DIRECT_URL_VARS[role]] = direct
     return env
 
 

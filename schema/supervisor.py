@@ -42,6 +42,8 @@ class Spec:
     cwd: Path | None = None
     ready: Callable[[], bool] | None = None  # None: ready once started (or ready_line)
     ready_line: str | None = None  # ready once a line of its output contains this
+    user: str | None = None  # run as this OS user (we are root; the program refuses root)
+    stop_signal: int = signal.SIGTERM  # PostgreSQL's fast shutdown is SIGINT
 
 
 @dataclass
@@ -119,6 +121,7 @@ def start(spec: Spec, relay: LogRelay) -> Running:
         stdin=subprocess.DEVNULL,
         bufsize=0,
         start_new_session=True,  # our signal handler decides how it stops
+        user=spec.user,
     )
     running = Running(spec, process, threading.Thread(daemon=True))
     running.reader = threading.Thread(
@@ -160,10 +163,11 @@ def first_exited(running: Sequence[Running]) -> Running | None:
 
 
 def stop_all(running: Sequence[Running], timeout: float = 10) -> None:
-    """SIGTERM every process group, SIGKILL what is left after ``timeout`` seconds."""
+    """Its stop signal (SIGTERM) to every process group, SIGKILL what is left after
+    ``timeout`` seconds."""
     for r in running:
         if r.process.poll() is None:
-            os.killpg(r.process.pid, signal.SIGTERM)
+            os.killpg(r.process.pid, r.spec.stop_signal)
     deadline = time.monotonic() + timeout
     for r in running:
         try:

@@ -7,6 +7,10 @@ URL. Ctrl-C (or SIGTERM) stops both, and the embedded server too if this run sta
 
 With ``one_host`` both apps run in one gunicorn instead (apps/onehost.py: the storefront
 at ``/``, the back office at ``/backoffice/``), that one process holding both roles' URLs.
+
+With ``--pooler``/``--replica``/``--storefront-processes N`` (schema.fleet) PgBouncer and
+a read replica run too, and the web apps go through the pooler; migrations and the staff
+user always connect directly.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from schema import db, deploy, embedded, stack, supervisor
+from schema import db, deploy, embedded, fleet, stack, supervisor
 from schema.errors import MergepointError
 from schema.paths import ROOT
 from schema.ports import ensure_port_free
@@ -52,6 +56,7 @@ class Options:
     access_log: bool = False  # errors are always shown; every request only if asked
     ready_timeout: float = 60.0
     one_host: int | None = None  # the one port both apps share, or None: one port each
+    scale: fleet.Scale = field(default_factory=fleet.Scale)
 
     def port(self, app: App) -> int:
         return self.ports[app.name]
@@ -61,9 +66,6 @@ class Options:
         if self.one_host is not None:
             return f"http://{self.host}:{self.one_host}{app.mount}"
         return f"http://{self.host}:{self.port(app)}"
-
-
-
 
 
 def secret_key(directory: Path) -> str:
@@ -166,7 +168,9 @@ def consumer_spec(app: App, env: Mapping[str, str]) -> Spec:
     )
 
 
-def gunicorn_argv(options: Options, port: int, target: str) -> list[str]:
+def gunicorn_argv(
+    options: Options, port: int, target: str, *, reuse_port: bool = False
+) -> list[str]:
     argv = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{options.host}:{port}",
@@ -178,14 +182,27 @@ def gunicorn_argv(options: Options, port: int, target: str) -> list[str]:
     ]  # fmt: skip
     if options.access_log:
         argv += ["--access-logfile", "-"]
+    if reuse_port:
+        argv += ["--reuse-port"]
     return [*argv, target]
 
 
-def app_spec(app: App, options: Options, env: Mapping[str, str]) -> Spec:
+def app_specs(app: App, options: Options, env: Mapping[str, str]) -> list[Spec]:
+    """The app's processes: one, or N storefronts sharing its port (SO_REUSEPORT), as N
+    hosts behind a load balancer would be."""
+    if app.name != "storefront" or options.scale.storefront_processes == 1:
+        return [app_spec(app, options, env)]
+    names = fleet.storefront_names(options.scale.storefront_processes)
+    return [app_spec(app, options, env, name=name, reuse_port=True) for name in names]
+
+
+def app_spec(
+    app: App, options: Options, env: Mapping[str, str], *, name: str = "", reuse_port: bool = False
+) -> Spec:
     """The app under gunicorn, as its users run it (``gunicorn 'apps.flask_app:create_app()'``)."""
     return Spec(
-        name=app.name,
-        argv=gunicorn_argv(options, options.port(app), app.wsgi),
+        name=name or app.name,
+        argv=gunicorn_argv(options, options.port(app), app.wsgi, reuse_port=reuse_port),
         env=env,
         colour=app.colour,
         cwd=ROOT,
@@ -233,6 +250,7 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
 
     directory = embedded.data_dir(env)
     started_embedded = False
+    primary: embedded.Embedded | None = None
     if db.ENV_URL in env:
         owner_url = validate_url(env[db.ENV_URL])
         console.print(f"database: {redact(owner_url)}")
@@ -241,6 +259,7 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
             server = embedded.ensure_running(directory)
         started_embedded = server.started
         owner_url = server.owner_url
+        primary = server
         console.print(
             f"database: embedded PostgreSQL in {directory}"
             + (" (started)" if started_embedded else " (already running)")
@@ -265,8 +284,8 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
             "storefront": stack.app_env("storefront", urls["storefront"], env),
             "backoffice": backoffice_env(urls["backoffice"], key, env),
         }
-        for name, extra in panel_env(options).items():
-            app_envs[name].update(extra)
+        for name, panel in panel_env(options).items():
+            app_envs[name].update(panel)
         migrated = stack.run_app_migrations(app_envs)
         console.print(f"app migrations: {', '.join(migrated)}")
         if options.seed:
@@ -274,15 +293,31 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
         username, password = ensure_staff_user(app_envs["backoffice"])
         sku = sample_sku(owner_url)
 
+        fleet_plan = fleet.plan(options.scale, owner_url, directory, prefix, primary)
+        for line in fleet_plan.lines:
+            console.print(line)
+        running += [supervisor.start(spec, relay) for spec in fleet_plan.specs]
+        supervisor.wait_ready(running, options.ready_timeout)  # the pooler before the apps
+        assert fleet_plan.routes is not None
+        web = fleet_plan.routes.web  # through the pooler with --pooler, else direct
+        serving = {
+            "storefront": stack.app_env("storefront", web["storefront"], env),
+            "backoffice": backoffice_env(web["backoffice"], key, env),
+        }
+        for name, panel in panel_env(options).items():
+            serving[name].update(panel)
         if options.one_host is not None:
-            running.append(supervisor.start(one_host_spec(options, app_envs), relay))
+            running.append(supervisor.start(one_host_spec(options, serving), relay))
         else:
             for app in APPS:
-                running.append(
-                    supervisor.start(app_spec(app, options, app_envs[app.name]), relay)
-                )
-        for app in APPS:  # the event consumers, beside the apps, each as its app's role
-            running.append(supervisor.start(consumer_spec(app, app_envs[app.name]), relay))
+                running += [
+                    supervisor.start(s, relay) for s in app_specs(app, options, serving[app.name])
+                ]
+        for app in APPS:  # the event consumers, each as its app's role, always direct
+            consuming = fleet.direct_env(
+                fleet_plan.routes, app.name, f"{app.name}-events", app_envs[app.name]
+            )
+            running.append(supervisor.start(consumer_spec(app, consuming), relay))
         supervisor.wait_ready(running, options.ready_timeout)
         print_banner(console, options, username, password, sku)
 

@@ -1,12 +1,20 @@
 """PostgreSQL URLs: parse, validate, redact, and rewrite for another role or database.
 
 Pure functions of strings: no connection, no server.
+
+Two query parameters are the project's own, not libpq's, and both apps understand them
+(docs/deployment.md): ``pooler=transaction`` says the URL leads to a transaction pooler
+(PgBouncer), so nothing may rely on the session and psycopg prepares no statements;
+``prepare_threshold=N`` turns psycopg's automatic prepared statements back on behind a
+pooler that tracks them (PgBouncer 1.22+). libpq refuses parameters it does not know, so
+they are taken off before a URL reaches it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -14,6 +22,56 @@ from psycopg.conninfo import conninfo_to_dict
 from schema.errors import MergepointError, one_line
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+POOLER = "pooler"
+TRANSACTION = "transaction"  # the one pooling mode the apps support
+PREPARE_THRESHOLD = "prepare_threshold"
+APP_PARAMS = (POOLER, PREPARE_THRESHOLD)
+
+
+def split_app_params(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without the project's own query parameters, and those parameters."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url, {}
+    kept, ours = [], {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in APP_PARAMS:
+            ours[key] = value
+        else:
+            kept.append((key, value))
+    if not ours:
+        return url, {}
+    return parts._replace(query=urlencode(kept, quote_via=quote)).geturl(), ours
+
+
+def join_app_params(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with the project's own query parameters ``params`` added."""
+    if not params:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + sorted(params.items())
+    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+
+
+def is_pooled(url: str) -> bool:
+    """Whether ``url`` leads to a transaction pooler (``pooler=transaction``)."""
+    return split_app_params(url)[1].get(POOLER) == TRANSACTION
+
+
+def prepare_threshold(url: str) -> int | None:
+    """psycopg's ``prepare_threshold`` for ``url``: off (None) behind a pooler unless the
+    URL turns it on, psycopg's default (5) otherwise."""
+    ours = split_app_params(url)[1]
+    if PREPARE_THRESHOLD in ours:
+        value = ours[PREPARE_THRESHOLD].strip().lower()
+        if value in ("", "none", "off"):
+            return None
+        if not value.isdigit():
+            raise MergepointError(
+                f"prepare_threshold must be a whole number or none, not {value!r}"
+            )
+        return int(value)
+    return None if ours.get(POOLER) == TRANSACTION else 5
 
 
 def validate_url(url: str) -> str:
@@ -27,12 +85,20 @@ def validate_url(url: str) -> str:
         conninfo_to_dict(to_libpq(url))
     except psycopg.ProgrammingError as exc:
         raise MergepointError(f"malformed database URL {redact(url)!r}: {one_line(exc)}") from exc
+    pooler = split_app_params(url)[1].get(POOLER)
+    if pooler is not None and pooler != TRANSACTION:
+        raise MergepointError(
+            f"malformed database URL {redact(url)!r}: pooler={pooler} is not known;"
+            f" the one pooling mode is pooler={TRANSACTION}"
+        )
+    prepare_threshold(url)
     return url
 
 
 def to_libpq(url: str) -> str:
-    """A SQLAlchemy-style ``postgresql+psycopg://`` URL as libpq understands it."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+    """A SQLAlchemy-style ``postgresql+psycopg://`` URL as libpq understands it (without
+    the project's own parameters, which libpq would refuse)."""
+    return split_app_params(url.replace("postgresql+psycopg://", "postgresql://", 1))[0]
 
 
 def to_sqlalchemy(url: str) -> str:
@@ -61,7 +127,7 @@ def with_user(url: str, user: str, dbname: str | None = None, password: str | No
         params["password"] = password
     if dbname is not None:
         params["dbname"] = dbname
-    return conninfo_to_url(params)
+    return join_app_params(conninfo_to_url(params), split_app_params(url)[1])
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -71,12 +137,14 @@ def with_dbname(url: str, dbname: str) -> str:
 def with_params(url: str, **changes: object) -> str:
     """``url`` with some libpq parameters set (None removes one)."""
     params = conninfo_to_dict(to_libpq(url))
+    ours = split_app_params(url)[1]
     for key, value in changes.items():
+        target: dict[str, Any] = ours if key in APP_PARAMS else params
         if value is None:
-            params.pop(key, None)
+            target.pop(key, None)
         else:
-            params[key] = str(value)
-    return conninfo_to_url(params)
+            target[key] = str(value)
+    return join_app_params(conninfo_to_url(params), ours)
 
 
 def conninfo_to_url(params: Mapping[str, object]) -> str:
@@ -97,5 +165,5 @@ def conninfo_to_url(params: Mapping[str, object]) -> str:
     else:
         netloc += host + (f":{port}" if port else "")
     query.update(p)
-    suffix = f"?{urlencode(query)}" if query else ""
+    suffix = f"?{urlencode(query, quote_via=quote)}" if query else ""
     return f"postgresql://{netloc}/{dbname}{suffix}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,10 +22,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from schema import consumers, embedded, events, migrations, roles, stack
+from schema import consumers, embedded, events, migrations, pooler, roles, stack
 from schema.db import OWNER_OPTIONS, create_database, drop_database, role_urls
 from schema.paths import ROOT
-from schema.registry import ROLE_NAMES, URL_VARS
+from schema.ports import free_port
+from schema.registry import POOLED_ROLES, ROLE_NAMES, URL_VARS
 from schema.urls import to_libpq, url_params, with_dbname, with_user
 
 ENV_TEST_URL = "MERGEPOINT_TEST_DATABASE_URL"
@@ -57,12 +59,33 @@ class Database:
 
 
 @dataclass
+class Pooler:
+    """This session's PgBouncer (Debian's, transaction mode) in front of its server, for
+    every database (``*``): the app roles of this session only, with generated passwords."""
+
+    config: pooler.Config
+    credentials: dict[str, str]  # role name (prefixed) -> password
+
+    def url(self, database: Database, role: str) -> str:
+        """``role``'s URL to ``database`` through the pooler (``pooler=transaction``)."""
+        user = database.prefix + role
+        return pooler.pooled_url(self.config, user, self.credentials[user], database.name)
+
+    def kill(self, dbname: str) -> None:
+        """End the pooler's connections to ``dbname`` (``KILL db``) before it is dropped."""
+        password = pooler.console_password(self.config.directory)
+        with pooler.console(self.config, password) as conn:
+            pooler.kill_database(conn, dbname)
+
+
+@dataclass
 class Server:
     admin_url: str  # a role that may create roles (superuser for the embedded server)
     prefix: str
     owner: str
     handle: object | None = None  # pgserver's handle on the embedded server, if we use one
     databases: list[str] = field(default_factory=list)
+    pooler: Pooler | None = None  # started by the first test that asks (``pgbouncer``)
 
     @property
     def owner_url(self) -> str:
@@ -94,6 +117,10 @@ class Server:
         return self.create(name, template)
 
     def drop(self, name: str) -> None:
+        if self.pooler is not None:
+            # Its idle server connections would hold the database open (or be cut from
+            # under it): the pooler lets go first, as an operator's `KILL db` does.
+            self.pooler.kill(name)
         drop_database(self.owner_url, name)
         if name in self.databases:
             self.databases.remove(name)
@@ -215,6 +242,51 @@ def pg(pytestconfig: pytest.Config) -> Server:
 @pytest.fixture(scope="session")
 def session_db(pytestconfig: pytest.Config) -> Database:
     return pytestconfig.stash[SESSION_KEY]
+
+
+def outside_pytest_tmp(prefix: str) -> Path:
+    """A new directory outside pytest's temporary root, for files another OS user reads
+    (PgBouncer runs as the server's user when we are root): every pytest session that
+    starts on the machine makes that root 0700 again, shutting such a user out."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@pytest.fixture
+def foreign_tmp() -> Iterator[Path]:
+    """A temporary directory a server running as another OS user can keep reading."""
+    directory = outside_pytest_tmp("mp-t-")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg: Server) -> Iterator[Pooler]:
+    """PgBouncer from PATH (Debian's 1.18 in CI) in transaction mode, for this session."""
+    data = outside_pytest_tmp("mp-pgb-")
+    users = [pg.prefix + role for role in POOLED_ROLES]
+    config = pooler.config_for(pg.owner_url, data, users, port=free_port(), any_database=True)
+    credentials = pooler.app_credentials(pg.owner_url, data, users)
+    pooler.start(config, credentials)
+    pg.pooler = Pooler(config, credentials)
+    try:
+        yield pg.pooler
+    finally:
+        pg.pooler = None
+        pooler.stop(config.directory)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def route(request: pytest.FixtureRequest) -> str:
+    """How the app under test reaches the database: ``direct`` unless a test is
+    parametrized with ``through_pooler`` (then also ``pgbouncer``)."""
+    return getattr(request, "param", "direct")
+
+
+# Run a test twice: directly, and with the app's URL leading through the session's PgBouncer.
+through_pooler = pytest.mark.parametrize("route", ["direct", "pgbouncer"], indirect=True)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schema.ports import free_port
 
-__all__ = ["free_port", "one_line_error"]
+__all__ = ["exports", "free_port", "one_line_error"]
 
 
 def one_line_error(text: str, *fragments: str) -> str:
@@ -18,3 +18,9 @@ def one_line_error(text: str, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+def exports(output: str) -> dict[str, str]:
+    """`mergepoint env`'s ``export NAME='value'`` lines as a dictionary."""
+    pairs = (line.removeprefix("export ").split("=", 1) for line in output.splitlines())
+    return {name: value.strip("'") for name, value in pairs}

@@ -19,7 +19,7 @@ from apps.flask_app import cors
 from schema import db, embedded, migrations
 from schema.cli import main
 from schema.paths import ROOT
-from schema.registry import APPS, URL_VARS
+from schema.registry import APPS, DIRECT_URL_VARS, URL_VARS
 
 README = (ROOT / "README.md").read_text()
 HELP_BLOCK = re.compile(r"^\$ (mergepoint[^\n]* --help)\n(.*?)(?=^\$ |^```)", re.M | re.S)
@@ -75,6 +75,7 @@ def test_every_variable_the_code_reads_is_in_the_environment_table():
         cors.ENV,
         *(app.script_name_var for app in APPS if app.script_name_var),
         "BACKOFFICE_STOREFRONT_URL",  # apps/django_app/config/environment.storefront_url
+        *DIRECT_URL_VARS.values(),
     ]
     table = README[README.index("## Environment variables") :]
     missing = [v for v in variables if f"`{v}`" not in table]

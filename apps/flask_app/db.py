@@ -14,6 +14,11 @@ from apps.flask_app.errors import ConfigError
 
 _SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 EXTENSION = "storefront.engine"
+# Our own URL parameters, not libpq's (so they are taken off before psycopg sees them):
+# `pooler=transaction` says the URL leads to a transaction pooler (PgBouncer), behind which
+# psycopg must not prepare statements (PgBouncer < 1.21 hands them to other clients);
+# `prepare_threshold=N` turns them back on behind a pooler that tracks them (1.22+).
+POOLER, TRANSACTION, PREPARE_THRESHOLD = "pooler", "transaction", "prepare_threshold"
 
 
 def engine() -> sa.Engine:
@@ -56,6 +61,33 @@ def sqlalchemy_url(url: str) -> sa.URL:
         raise ConfigError(f"STOREFRONT_DATABASE_URL is not a valid URL: {exc}") from exc
 
 
+def pooled(url: str) -> bool:
+    """Whether ``url`` leads to a transaction pooler (``?pooler=transaction``)."""
+    return _pooler_params(sqlalchemy_url(url))[0]
+
+
+def _pooler_params(parsed: sa.URL) -> tuple[bool, int | None | str]:
+    """(pooled?, psycopg's prepare_threshold: an int, None for off, or "default")."""
+    mode = parsed.query.get(POOLER)
+    if mode not in (None, TRANSACTION):
+        raise ConfigError(
+            f"STOREFRONT_DATABASE_URL has pooler={mode!r}: the storefront supports"
+            f" pooler={TRANSACTION} (PgBouncer in transaction mode) only"
+        )
+    raw = parsed.query.get(PREPARE_THRESHOLD)
+    if isinstance(raw, tuple) or isinstance(mode, tuple):
+        raise ConfigError("STOREFRONT_DATABASE_URL gives pooler or prepare_threshold twice")
+    if raw is None:
+        return mode is not None, None if mode is not None else "default"
+    if raw.strip().lower() in ("none", "off", ""):
+        return mode is not None, None
+    if not raw.strip().isdigit():
+        raise ConfigError(
+            f"STOREFRONT_DATABASE_URL has prepare_threshold={raw!r}: a whole number or none"
+        )
+    return mode is not None, int(raw)
+
+
 def make_engine(
     url: str,
     *,
@@ -64,8 +96,17 @@ def make_engine(
     pool_timeout: float = 10,
     application_name: str = "mergepoint-storefront",
 ) -> sa.Engine:
+    """The storefront's engine. Behind a transaction pooler (``?pooler=transaction``) the
+    same code works because it keeps no session state: one transaction per request, actors
+    with ``set_config(…, true)``, transaction-level advisory locks only; psycopg's prepared
+    statements are off there unless the URL turns them on. The pool's pre-ping (an
+    autocommit ``SELECT 1``) is one transaction like any other through a pooler."""
     parsed = sqlalchemy_url(url)
+    _, threshold = _pooler_params(parsed)
+    parsed = parsed.difference_update_query([POOLER, PREPARE_THRESHOLD])
     connect_args: dict[str, Any] = {}
+    if threshold != "default":
+        connect_args["prepare_threshold"] = threshold
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = 5
     if "application_name" not in parsed.query:

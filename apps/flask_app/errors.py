@@ -136,6 +136,19 @@ def register_error_handlers(app: Flask) -> None:
             headers={"Retry-After": "1"},
         )
 
+    @app.errorhandler(sa.exc.InternalError)
+    def read_only(exc: sa.exc.InternalError) -> Response:
+        if getattr(exc.orig, "sqlstate", None) != "25006":  # read_only_sql_transaction
+            return internal_error(exc)
+        log.warning("write refused, the database is read-only: %s", exc.orig)
+        return error_response(
+            503,
+            "database_read_only",
+            "the database is read-only (a replica?); the storefront's URL must lead to the"
+            " primary or its pooler",
+            headers={"Retry-After": "1"},
+        )
+
     @app.errorhandler(sa.exc.TimeoutError)
     def pool_exhausted(exc: sa.exc.TimeoutError) -> Response:
         rid = request_id()

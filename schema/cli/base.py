@@ -58,12 +58,23 @@ class Group(click.Group):
             fail(str(exc))
         except psycopg.errors.InsufficientPrivilege as exc:
             fail(f"permission denied: {one_line(exc)}")
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            fail(read_only(exc))
         except psycopg.Error as exc:
             fail(f"database error: {one_line(exc)}")
         except sqlalchemy.exc.DBAPIError as exc:
+            if isinstance(exc.orig, psycopg.errors.ReadOnlySqlTransaction):
+                fail(read_only(exc.orig))
             fail(f"database error: {one_line(exc.orig or exc)}")
         except CommandError as exc:
             fail(f"alembic: {one_line(exc)}")
+
+
+def read_only(exc: psycopg.Error) -> str:
+    return (
+        f"the database refused a write ({exc.diag.message_primary or one_line(exc)}):"
+        f" it is read-only, a replica perhaps; point {db.ENV_URL} at the primary"
+    )
 
 
 def fail(message: str) -> NoReturn:

@@ -7,6 +7,8 @@ import sys
 import click
 from rich.console import Console
 
+from schema import fleet
+from schema import pooler as pooler_module
 from schema import up as up_module
 from schema.errors import MergepointError
 from schema.registry import app
@@ -65,6 +67,40 @@ from schema.registry import app
     is_flag=True,
     help="Do not load demo data into an empty shop. Example: mergepoint up --no-seed",
 )
+@click.option(
+    "--pooler",
+    is_flag=True,
+    help="Run PgBouncer (transaction mode) and send both web apps through it; migrations "
+    "and the owner stay direct. Example: mergepoint up --pooler",
+)
+@click.option(
+    "--pooler-port",
+    type=click.IntRange(1, 65535),
+    default=pooler_module.DEFAULT_PORT,
+    show_default=True,
+    help="Port of the pooler. Example: --pooler-port 6433",
+)
+@click.option(
+    "--pool-size",
+    type=click.IntRange(1, 10_000),
+    default=pooler_module.DEFAULT_POOL_SIZE,
+    show_default=True,
+    help="Server connections per app role through the pooler. Example: --pool-size 10",
+)
+@click.option(
+    "--replica",
+    is_flag=True,
+    help="Run a streaming read replica of the embedded server; reports use it. "
+    "Example: mergepoint up --pooler --replica",
+)
+@click.option(
+    "--storefront-processes",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Storefront server processes (each a gunicorn with --workers), sharing its port. "
+    "Example: --storefront-processes 4",
+)
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -76,6 +112,11 @@ def up(
     workers: int,
     access_log: bool,
     no_seed: bool,
+    pooler: bool,
+    pooler_port: int,
+    pool_size: int,
+    replica: bool,
+    storefront_processes: int,
 ) -> None:
     """Run everything: database, migrations, roles, demo data, staff user, both apps.
 
@@ -86,11 +127,15 @@ def up(
     MERGEPOINT_ADMIN_PASSWORD, or is generated and printed once. Ctrl-C stops both apps
     (and the embedded database, if this run started it).
 
+    With --pooler both web apps connect through PgBouncer; with --replica reports run on a
+    streaming replica; --storefront-processes N runs N storefronts on one port.
+
     \b
     Examples:
       mergepoint up
       mergepoint up --storefront-port 9000 --backoffice-port 9001
       mergepoint up --one-host --port 9000
+      mergepoint up --pooler --replica --storefront-processes 4
     """
     explicit = [
         f"--{name.replace('_', '-')}"
@@ -103,6 +148,8 @@ def up(
         raise MergepointError("--port goes with --one-host (or use --storefront-port)")
     if not one_host and storefront_port == backoffice_port:
         raise MergepointError("--storefront-port and --backoffice-port must differ")
+    if pooler and pooler_port in (storefront_port, backoffice_port):
+        raise MergepointError("--pooler-port must differ from the apps' ports")
     options = up_module.Options(
         host=host,
         ports={"storefront": storefront_port, "backoffice": backoffice_port},
@@ -110,5 +157,12 @@ def up(
         seed=not no_seed,
         access_log=access_log,
         one_host=(port or app("storefront").default_port) if one_host else None,
+        scale=fleet.Scale(
+            pooler=pooler,
+            replica=replica,
+            storefront_processes=storefront_processes,
+            pooler_port=pooler_port,
+            pool_size=pool_size,
+        ),
     )
     sys.exit(up_module.up(options, Console(highlight=False)))

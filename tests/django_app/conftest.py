@@ -16,7 +16,45 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connections
 
+from apps.django_app.config import environment
 from tests.data import Shop, unique
+
+# What a pooled URL changes in Django's settings (environment.database reads the URL).
+POOLED_SETTINGS = ("HOST", "PORT", "USER", "PASSWORD", "OPTIONS", "DISABLE_SERVER_SIDE_CURSORS")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def backoffice_route(request, django_db_blocker) -> Iterator[str]:
+    """Where the back office's connections go for a module: ``direct``, or ``pgbouncer``
+    for modules marked ``through_pooler_module`` (their tests run both ways).
+
+    Module-scoped so it is in place before pytest-django opens a test's transaction; the
+    settings dictionary is Django's own, shared by every thread's connection.
+    """
+    route = getattr(request, "param", "direct")
+    if route == "direct":
+        yield route
+        return
+    handle = request.getfixturevalue("pgbouncer")
+    session = request.getfixturevalue("session_db")
+    pooled = environment.database({"BACKOFFICE_DATABASE_URL": handle.url(session, "backoffice")})
+    target = connections.settings["default"]
+    saved = {key: target[key] for key in POOLED_SETTINGS}
+    with django_db_blocker.unblock():
+        connections.close_all()
+    target.update({key: pooled[key] for key in POOLED_SETTINGS})
+    try:
+        yield route
+    finally:
+        with django_db_blocker.unblock():
+            connections.close_all()
+        target.update(saved)
+
+
+# A module's tests run twice: directly, and through the session's PgBouncer.
+through_pooler_module = pytest.mark.parametrize(
+    "backoffice_route", ["direct", "pgbouncer"], indirect=True, scope="module"
+)
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,10 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from apps.django_app.backoffice.models import Customer, Order, Product, StockMovement
+from tests.django_app.conftest import through_pooler_module
 
-pytestmark = pytest.mark.django_db
+# Every admin flow runs twice: directly, and through PgBouncer in transaction mode.
+pytestmark = [pytest.mark.django_db, through_pooler_module]
 
 PRODUCTS = "/admin/backoffice/product/"
 ORDERS = "/admin/backoffice/order/"

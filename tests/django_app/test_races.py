@@ -20,9 +20,10 @@ from apps.django_app.backoffice.errors import InvalidTransition
 from apps.django_app.backoffice.models import Order, Product, StockMovement
 from tests.concurrency import race
 from tests.data import unique
-from tests.django_app.conftest import make_user
+from tests.django_app.conftest import make_user, through_pooler_module
 
-pytestmark = pytest.mark.slow
+# Each race runs twice: directly, and through PgBouncer in transaction mode.
+pytestmark = [pytest.mark.slow, through_pooler_module]
 
 ROUNDS = 8
 

@@ -7,11 +7,14 @@ under gunicorn every admin page was a 500 (relation "django_session" does not ex
 from __future__ import annotations
 
 import httpx
+import psycopg
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
+from django.http import HttpResponse
 from psycopg import sql
 
 from apps.django_app.backoffice import readiness
+from apps.django_app.backoffice.middleware import RequireMigrationsMiddleware
 from tests.django_app.test_migrate import drop_django_tables, migrate
 from tests.reliability.conftest import (
     BACKOFFICE_WSGI,
@@ -87,6 +90,27 @@ def test_a_table_dropped_behind_its_back_is_a_503_not_a_500(superuser_client):
         assert COMMAND in response.content.decode()
     finally:
         readiness.forget()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://nobody@127.0.0.1:1/x",  # refused: a pooler or server that is down
+        "postgresql://nobody@/x?host=/nonexistent",  # no socket
+    ],
+)
+def test_a_lost_connection_without_sqlstate_is_a_503_page_not_a_500(rf, url):
+    """psycopg reports a refused or dropped connection with no SQLSTATE at all (seen with
+    PgBouncer killed under load): the page says the database is away, with a 503."""
+    with pytest.raises(psycopg.OperationalError) as raised:
+        psycopg.connect(url, connect_timeout=2)
+    assert raised.value.sqlstate is None
+    error = OperationalError(str(raised.value))
+    error.__cause__ = raised.value  # as Django's DatabaseErrorWrapper raises it
+    middleware = RequireMigrationsMiddleware(lambda request: HttpResponse())
+    response = middleware.process_exception(rf.get("/admin/backoffice/order/"), error)
+    assert response is not None and response.status_code == 503
+    assert "cannot reach its database" in response.content.decode()
 
 
 @pytest.mark.slow

@@ -24,7 +24,10 @@ def test_a_unix_socket_url():
     assert db["USER"] == "bo"
     assert db["HOST"] == "/tmp/pg dir"
     assert (db["PASSWORD"], db["PORT"]) == ("", "")
-    assert db["OPTIONS"] == {"options": "-c search_path=backoffice,shop"}
+    # The search path comes from the role (`ALTER ROLE … SET`): no startup options, which a
+    # pooler would refuse. Named in pg_stat_activity.
+    assert db["OPTIONS"] == {"application_name": "mergepoint-backoffice"}
+    assert db["DISABLE_SERVER_SIDE_CURSORS"] is False
 
 
 def test_a_tcp_url_with_libpq_parameters():
@@ -42,8 +45,33 @@ def test_a_tcp_url_with_libpq_parameters():
     )
     assert db["OPTIONS"] == {
         "sslmode": "require",
-        "options": "-c statement_timeout=5s -c search_path=backoffice,shop",
+        "options": "-c statement_timeout=5s",
+        "application_name": "mergepoint-backoffice",
     }
+
+
+def test_a_pooled_url_turns_off_server_side_cursors_and_passes_no_startup_options():
+    url = "postgresql://bo:pw@pooler.internal:6432/shop?pooler=transaction&application_name=bo-7"
+    db = environment.database({"BACKOFFICE_DATABASE_URL": url})
+    assert (db["HOST"], db["PORT"], db["NAME"]) == ("pooler.internal", "6432", "shop")
+    assert db["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert db["OPTIONS"] == {"application_name": "bo-7"}  # `pooler` is ours, not libpq's
+    on = environment.database({"BACKOFFICE_DATABASE_URL": url + "&prepare_threshold=5"})
+    assert on["OPTIONS"]["prepare_threshold"] == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("pooler=session", "supports pooler=transaction"),
+        ("pooler=transaction&pooler=transaction", "gives pooler or prepare_threshold twice"),
+        ("pooler=transaction&prepare_threshold=soon", "prepare_threshold='soon'"),
+    ],
+)
+def test_a_bad_pooler_parameter_is_one_clear_line(query, message):
+    with pytest.raises(ImproperlyConfigured) as raised:
+        environment.database({"BACKOFFICE_DATABASE_URL": f"postgresql://bo@h/db?{query}"})
+    assert message in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -151,9 +179,7 @@ def test_settings_defaults(settings):
         settings.BACKOFFICE_LOGIN_WINDOW,
     ) == (5, 20, 900)
     assert "localhost" in settings.ALLOWED_HOSTS and "127.0.0.1" in settings.ALLOWED_HOSTS
-    assert settings.DATABASES["default"]["OPTIONS"]["options"].endswith(
-        "-c search_path=backoffice,shop"
-    )
+    assert "options" not in settings.DATABASES["default"]["OPTIONS"]
 
 
 def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

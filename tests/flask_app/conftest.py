@@ -22,9 +22,17 @@ def database(fresh_db):
 
 
 @pytest.fixture
-def app_config(database) -> dict[str, object]:
+def storefront_url(database, route, request) -> str:
+    """The storefront role's URL: direct, or through PgBouncer (tests.harness.through_pooler)."""
+    if route == "direct":
+        return database.url("storefront")
+    return request.getfixturevalue("pgbouncer").url(database, "storefront")
+
+
+@pytest.fixture
+def app_config(storefront_url) -> dict[str, object]:
     """create_app's config; race tests raise the pool size."""
-    return {"DATABASE_URL": database.url("storefront"), "TESTING": True}
+    return {"DATABASE_URL": storefront_url, "TESTING": True}
 
 
 @pytest.fixture

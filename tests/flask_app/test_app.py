@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 from apps.flask_app import ConfigError, create_app, migrate
 from apps.flask_app.db import EXTENSION
 from schema.paths import ROOT
+from schema.urls import with_params
 from tests.flask_app.helpers import assert_error
 
 
@@ -35,6 +36,38 @@ def test_missing_url_is_one_clear_error(monkeypatch):
 def test_a_url_that_is_not_postgresql_is_refused(url):
     with pytest.raises(ConfigError, match="STOREFRONT_DATABASE_URL"):
         create_app({"DATABASE_URL": url})
+
+
+@pytest.mark.parametrize(
+    ("params", "threshold"),
+    [
+        ({}, 5),  # direct: psycopg's default
+        ({"pooler": "transaction"}, None),  # PgBouncer < 1.22: nothing prepared
+        ({"pooler": "transaction", "prepare_threshold": 5}, 5),  # a pooler that tracks them
+        ({"pooler": "transaction", "prepare_threshold": "none"}, None),
+    ],
+)
+def test_a_pooled_url_turns_prepared_statements_off_unless_it_says(fresh_db, params, threshold):
+    app = create_app({"DATABASE_URL": with_params(fresh_db.url("storefront"), **params)})
+    engine = app.extensions[EXTENSION]
+    try:
+        assert "pooler" not in engine.url.query and "prepare_threshold" not in engine.url.query
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.prepare_threshold == threshold
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("pooler=session", "supports pooler=transaction"),
+        ("pooler=transaction&prepare_threshold=soon", "prepare_threshold='soon'"),
+    ],
+)
+def test_a_bad_pooler_parameter_is_one_clear_error(query, message):
+    with pytest.raises(ConfigError, match=message):
+        create_app({"DATABASE_URL": f"postgresql://sf@localhost/shop?{query}"})
 
 
 def test_the_environment_variable_is_read(monkeypatch, database):

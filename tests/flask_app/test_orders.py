@@ -1,10 +1,14 @@
-"""Orders: place (one transaction, idempotent), list, show, cancel; the database keeps stock."""
+"""Orders: place (one transaction, idempotent), list, show, cancel; the database keeps stock.
+
+Placing, idempotency and cancelling run twice: directly and through PgBouncer (through_pooler).
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.flask_app.helpers import assert_error
+from tests.harness import through_pooler
 
 
 @pytest.fixture
@@ -25,6 +29,7 @@ def order(client, account, lines, key=None):
     return client.post("/api/orders", json=body, headers=headers)
 
 
+@through_pooler
 def test_place_order_takes_stock_at_current_prices(client, alice, shop, tea, mug):
     shop.set_price(mug, 1500)
     response = order(client, alice, [("MUG-1", 2), ("TEA-1", 3)])
@@ -173,6 +178,7 @@ def test_authentication_comes_before_validation(client, shop):
 # --- idempotency -------------------------------------------------------------------------
 
 
+@through_pooler
 def test_same_key_and_body_returns_the_original_order(client, alice, shop, tea, mug):
     first = order(client, alice, [("TEA-1", 2), ("MUG-1", 1)], key="order-42")
     assert first.status_code == 201
@@ -184,6 +190,7 @@ def test_same_key_and_body_returns_the_original_order(client, alice, shop, tea, 
     assert shop.stock(tea) == 8
 
 
+@through_pooler
 def test_the_same_order_split_or_merged_differently_is_the_same_body(client, alice, tea, mug):
     first = order(client, alice, [("TEA-1", 2), ("MUG-1", 1), ("TEA-1", 1)], key="split")
     assert first.status_code == 201
@@ -193,6 +200,7 @@ def test_the_same_order_split_or_merged_differently_is_the_same_body(client, ali
     assert again.get_json() == first.get_json()
 
 
+@through_pooler
 def test_same_key_with_another_body_is_422(client, alice, shop, tea):
     first = order(client, alice, [("TEA-1", 2)], key="order-42")
     details = assert_error(
@@ -203,6 +211,7 @@ def test_same_key_with_another_body_is_422(client, alice, shop, tea):
     assert shop.stock(tea) == 8
 
 
+@through_pooler
 def test_a_failed_first_attempt_stores_nothing_so_a_retry_runs_afresh(client, alice, shop, mug):
     assert_error(order(client, alice, [("MUG-1", 5)], key="k"), 409, "insufficient_stock")
     shop.restock(mug, 2)
@@ -211,6 +220,7 @@ def test_a_failed_first_attempt_stores_nothing_so_a_retry_runs_afresh(client, al
     assert shop.stock(mug) == 0
 
 
+@through_pooler
 def test_keys_are_per_customer(client, alice, bob, shop, tea):
     a = order(client, alice, [("TEA-1", 1)], key="same")
     b = order(client, bob, [("TEA-1", 1)], key="same")
@@ -219,6 +229,7 @@ def test_keys_are_per_customer(client, alice, bob, shop, tea):
     assert shop.stock(tea) == 8
 
 
+@through_pooler
 def test_replay_shows_the_order_as_it_is_now(client, alice, tea):
     first = order(client, alice, [("TEA-1", 1)], key="k").get_json()
     client.post(f"/api/orders/{first['id']}/cancel", headers=alice.headers)
@@ -327,6 +338,7 @@ def test_reading_orders_needs_a_token(client):
 # --- cancelling ----------------------------------------------------------------------------
 
 
+@through_pooler
 def test_cancel_returns_the_stock_once(client, alice, shop, tea, mug):
     placed = order(client, alice, [("TEA-1", 4), ("MUG-1", 3)]).get_json()
     response = client.post(f"/api/orders/{placed['id']}/cancel", headers=alice.headers)

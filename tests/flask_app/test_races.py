@@ -10,16 +10,18 @@ import pytest
 
 from apps.flask_app.shop import request_hash
 from tests.concurrency import race
+from tests.harness import through_pooler
 
-pytestmark = pytest.mark.slow
+# Every race runs twice: directly, and through PgBouncer in transaction mode.
+pytestmark = [pytest.mark.slow, through_pooler]
 
 
 @pytest.fixture
-def app_config(database) -> dict[str, object]:
+def app_config(storefront_url) -> dict[str, object]:
     # Enough connections for the threads to overlap in the database, within a shared
-    # server's max_connections.
+    # server's max_connections (through the pooler: more clients than its pool size).
     return {
-        "DATABASE_URL": database.url("storefront"),
+        "DATABASE_URL": storefront_url,
         "POOL_SIZE": 5,
         "POOL_MAX_OVERFLOW": 25,
         "POOL_TIMEOUT": 30,

@@ -88,9 +88,13 @@ def test_env_prints_an_export_line_per_url(cli, fresh_db):
         "export STOREFRONT_DATABASE_URL",
         "export BACKOFFICE_DATABASE_URL",
         "export REPORTING_DATABASE_URL",
+        "export STOREFRONT_DIRECT_DATABASE_URL",
+        "export BACKOFFICE_DIRECT_DATABASE_URL",
         "export MERGEPOINT_ROLE_PREFIX",
     ]
     assert f"{fresh_db.prefix}storefront@" in lines[1]
+    # No pooler running: the web apps' URLs are the direct ones.
+    assert lines[1].split("=", 1)[1] == lines[4].split("=", 1)[1]
     assert cli("db", "url", "--role", "reporting").output.strip() == fresh_db.url("reporting")
 
 

@@ -115,11 +115,9 @@ class RequireMigrationsMiddleware:
                 "The database lacks a table or column the back office uses.",
                 readiness.COMMAND,
             )
-        if (
-            isinstance(exception, OperationalError)
-            and sqlstate is not None
-            and sqlstate[:2] == "08"
-        ):
+        # A refused connection (the pooler or server down) or one closed under a query
+        # carries no SQLSTATE at all: a 503 page too, never a 500.
+        if isinstance(exception, OperationalError) and _connection_lost(sqlstate):
             log.warning("back office: database unavailable: %s", " ".join(str(exception).split()))
             return database_unavailable(request)
         return None

@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
 
-# Django's own tables land in the first namespace; the shared tables are found in `shop`.
-SEARCH_PATH = "backoffice,shop"
+# Our own URL parameter, not libpq's: `pooler=transaction` says the URL leads to a
+# transaction pooler (PgBouncer). The namespaces Django needs (`backoffice`, then `shop`)
+# come from the role's own search_path (`ALTER ROLE … SET`, kept by `mergepoint migrate`),
+# which reaches pooled sessions too: PgBouncer refuses startup `options`.
+POOLER, TRANSACTION, PREPARE_THRESHOLD = "pooler", "transaction", "prepare_threshold"
+APPLICATION_NAME = "mergepoint-backoffice"
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"", "0", "false", "no", "off"}
 
@@ -135,7 +140,8 @@ def database(
 
     The host may be a unix socket directory given as a query parameter
     (``postgresql://user@/db?host=/run/postgresql``); other query parameters
-    (sslmode, connect_timeout, ...) are passed to libpq as they are.
+    (sslmode, connect_timeout, ...) are passed to libpq as they are, but ``pooler`` and
+    ``prepare_threshold``, which are ours (see POOLER).
     """
     url = environ.get(name, "").strip()
     if not url:
@@ -146,14 +152,16 @@ def database(
     scheme, sep, _ = url.partition("://")
     if not sep or scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ImproperlyConfigured(f"{name} must be a postgresql:// URL, got {scheme or url!r}")
+    url, ours = _own_params(name, "postgresql://" + url.partition("://")[2])
     try:
-        params = conninfo_to_dict("postgresql://" + url.partition("://")[2])
+        params = conninfo_to_dict(url)
     except ProgrammingError as exc:
         reason = " ".join(str(exc).split())
         raise ImproperlyConfigured(f"{name} is not a valid PostgreSQL URL: {reason}") from exc
     dbname = params.pop("dbname", None)
     if not dbname:
         raise ImproperlyConfigured(f"{name} names no database (postgresql://user@host/DATABASE)")
+    pooled = ours.get(POOLER) == TRANSACTION
     settings: dict[str, object] = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": str(dbname),
@@ -161,9 +169,41 @@ def database(
         "PASSWORD": str(params.pop("password", "") or ""),
         "HOST": str(params.pop("host", "") or ""),
         "PORT": str(params.pop("port", "") or ""),
+        # A server-side cursor (`.iterator()`) outlives the transaction a pooler lends.
+        "DISABLE_SERVER_SIDE_CURSORS": pooled,
     }
-    options = {key: str(value) for key, value in params.items() if value is not None}
-    extra = options.pop("options", "")
-    options["options"] = f"{extra} -c search_path={SEARCH_PATH}".strip()
+    options: dict[str, object] = {
+        key: str(value) for key, value in params.items() if value is not None
+    }
+    # Named in pg_stat_activity, through a pooler too (PgBouncer passes it on).
+    options.setdefault("application_name", APPLICATION_NAME)
+    if PREPARE_THRESHOLD in ours:  # Django prepares nothing unless told (its default: None)
+        options[PREPARE_THRESHOLD] = _threshold(name, ours[PREPARE_THRESHOLD])
     settings["OPTIONS"] = options
     return settings
+
+
+def _own_params(name: str, url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without our own query parameters (libpq would refuse them), and those."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in pairs if k in (POOLER, PREPARE_THRESHOLD)}
+    if len(ours) != sum(1 for k, _ in pairs if k in (POOLER, PREPARE_THRESHOLD)):
+        raise ImproperlyConfigured(f"{name} gives pooler or prepare_threshold twice")
+    mode = ours.get(POOLER)
+    if mode is not None and mode != TRANSACTION:
+        raise ImproperlyConfigured(
+            f"{name} has pooler={mode!r}: the back office supports pooler={TRANSACTION}"
+            " (PgBouncer in transaction mode) only"
+        )
+    kept = [(k, v) for k, v in pairs if k not in ours]
+    return parts._replace(query=urlencode(kept, quote_via=quote)).geturl(), ours
+
+
+def _threshold(name: str, raw: str) -> int | None:
+    value = raw.strip().lower()
+    if value in ("", "none", "off"):
+        return None
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name} has prepare_threshold={raw!r}: a whole number or none")
+    return int(value)
