@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.data import key_hash
-from tests.reliability.conftest import assert_no_traceback, gunicorn, storefront_env
+from tests.reliability.conftest import gunicorn, storefront_env
 
 pytestmark = pytest.mark.slow
 
