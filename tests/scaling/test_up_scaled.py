@@ -62,7 +62,12 @@ def test_up_through_the_pooler_with_a_replica_and_three_storefronts_under_200_cl
         for k, v in os.environ.items()
         if not k.endswith("_DATABASE_URL") and k != "MERGEPOINT_ROLE_PREFIX"
     }
-    env.update(MERGEPOINT_DATA_DIR=str(data_dir), MERGEPOINT_ADMIN_PASSWORD="scaled-up-secret")
+    env.update(
+        MERGEPOINT_DATA_DIR=str(data_dir),
+        MERGEPOINT_ADMIN_PASSWORD="scaled-up-secret",
+        # 200 customers register from this one address: the test sets the limit it needs.
+        STOREFRONT_REGISTRATION_LIMIT="1000",
+    )
     shop_port, office_port, pooler_port = free_port(), free_port(), free_port()
     up = Up(
         env,
