@@ -138,14 +138,21 @@ def create_database(
         if template is not None:
             create += sql.SQL("TEMPLATE {} ").format(_quoted(template))
         conn.execute(create + sql.SQL("ALLOW_CONNECTIONS false"))
-        conn.execute(
-            sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(_quoted(name))
-        )
-        for role in connect_roles:
+        with conn.transaction():  # one commit for the ACL and the opening
             conn.execute(
-                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(_quoted(name), _quoted(role))
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                    _quoted(name)
+                )
             )
-        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(_quoted(name)))
+            for role in connect_roles:
+                conn.execute(
+                    sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                        _quoted(name), _quoted(role)
+                    )
+                )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(_quoted(name))
+            )
 
 
 # Every session in the database whose role the owner has the privileges of (the app roles,

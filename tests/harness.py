@@ -11,9 +11,11 @@ session database (Django's rolled-back ``db`` fixture).
 from __future__ import annotations
 
 import os
+import queue
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +156,13 @@ def _start() -> Server:
                     sql.Identifier(server.owner), sql.Literal(password)
                 )
             )
+        if handle is not None:
+            # The embedded test server is disposable: no fsync per commit (a database
+            # clone was 340 ms, most of it waiting for the disk). A server given through
+            # MERGEPOINT_TEST_DATABASE_URL is left as its owner set it.
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                admin.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+            admin.execute("SELECT pg_reload_conf()")
     return server
 
 
@@ -289,12 +298,61 @@ def route(request: pytest.FixtureRequest) -> str:
 through_pooler = pytest.mark.parametrize("route", ["direct", "pgbouncer"], indirect=True)
 
 
+class ClonePool:
+    """Clones of the template made ahead, by a thread, while tests run: a clone costs the
+    server about 350 ms (mostly copying the template), time a test would otherwise wait."""
+
+    AHEAD = 2
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.ready: queue.Queue[Database] = queue.Queue(maxsize=self.AHEAD)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._fill, name="clone-pool", daemon=True)
+        self.thread.start()
+
+    def _make(self) -> Database:
+        name = f"{self.server.prefix}{secrets.token_hex(4)}"
+        return self.server.clone(name, self.server.template)
+
+    def _fill(self) -> None:
+        while not self.stop.is_set():
+            try:
+                database = self._make()
+            except Exception:  # the server went away (end of session): stop quietly
+                return
+            while not self.stop.is_set():
+                try:
+                    self.ready.put(database, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+
+    def take(self) -> Database:
+        try:
+            return self.ready.get(timeout=5)
+        except queue.Empty:
+            return self._make()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)  # its clones are in server.databases: the teardown drops them
+
+
+@pytest.fixture(scope="session")
+def clone_pool(pg: Server) -> Iterator[ClonePool]:
+    pool = ClonePool(pg)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture
-def fresh_db(pg: Server, request: pytest.FixtureRequest) -> Iterator[Database]:
-    """A database of its own, cloned from the migrated template (about 70 ms)."""
-    name = f"{pg.prefix}{secrets.token_hex(4)}"
-    database = pg.clone(name, pg.template)
+def fresh_db(pg: Server, clone_pool: ClonePool) -> Iterator[Database]:
+    """A database of its own, cloned from the migrated template (made ahead: see ClonePool)."""
+    database = clone_pool.take()
     try:
         yield database
     finally:
-        pg.drop(name)
+        pg.drop(database.name)
