@@ -233,17 +233,17 @@ topics = sa.Table(
 outbox = sa.Table(
     "outbox",
     metadata,
-    _id(),
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), nullable=False),
     sa.Column("txid", XID8, nullable=False, server_default=sa.text("pg_current_xact_id()")),
     sa.Column("topic", sa.Text, sa.ForeignKey("events.topics.name"), nullable=False),
     sa.Column("aggregate_id", sa.BigInteger, nullable=False),
     sa.Column("payload", postgresql.JSONB, nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
     _now("created_at"),
+    # Commit-safe order is the only access path: one index, (txid, id), as the key.
+    sa.PrimaryKeyConstraint("txid", "id"),
     schema=EVENTS,
 )
-sa.Index("ix_outbox_txid_id", outbox.c.txid, outbox.c.id)
-sa.Index("ix_outbox_created_at", outbox.c.created_at)
 sa.Index(
     "uq_outbox_order_placed_aggregate_id",
     outbox.c.aggregate_id,
