@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -19,20 +20,32 @@ class Result:
     transactions: int
     failed: int
     latency_ms: float  # average
+    p50_ms: float = 0.0  # from the per-transaction log (latencies=True)
+    p99_ms: float = 0.0
 
 
 def available() -> bool:
     return shutil.which("pgbench") is not None
 
 
-def run(url: str, script: str, *, clients: int = 8, seconds: int = 10, threads: int = 2) -> Result:
-    """``pgbench -n -f script -c clients -T seconds`` against ``url`` (its role, its db)."""
+def run(
+    url: str,
+    script: str,
+    *,
+    clients: int = 8,
+    seconds: int = 10,
+    threads: int = 2,
+    protocol: str = "simple",
+    latencies: bool = False,
+) -> Result:
+    """``pgbench -n -f script -c clients -T seconds -M protocol`` against ``url`` (its role,
+    its database); with ``latencies``, p50 and p99 from pgbench's per-transaction log."""
     if not available():
         raise SystemExit("pgbench is not installed: apt-get install postgresql-client")
     params = url_params(url)
     env = {"PGPASSWORD": params["password"]} if "password" in params else {}
     argv = ["pgbench", "-n", "-c", str(clients), "-j", str(min(threads, clients)),
-            "-T", str(seconds), "-U", params["user"], "-d", params["dbname"]]  # fmt: skip
+            "-T", str(seconds), "-M", protocol, "-U", params["user"], "-d", params["dbname"]]  # fmt: skip
     if "host" in params:
         argv += ["-h", params["host"]]
     if "port" in params:
@@ -40,12 +53,22 @@ def run(url: str, script: str, *, clients: int = 8, seconds: int = 10, threads: 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "script.sql"
         path.write_text(script)
+        if latencies:
+            argv += ["--log", "--log-prefix", str(Path(tmp) / "tx")]
         done = subprocess.run(
             [*argv, "-f", str(path)],
             capture_output=True,
             text=True,
             timeout=seconds + 120,
             env={"PATH": "/usr/bin:/bin", **env},
+            cwd=tmp,
+        )
+        # Each log line: client, transaction, latency in microseconds, ...
+        measured = sorted(
+            int(fields[2]) / 1000
+            for log in Path(tmp).glob("tx.*")
+            for fields in (line.split() for line in log.read_text().splitlines())
+            if len(fields) >= 3 and fields[2].isdigit()
         )
     if done.returncode != 0:
         raise SystemExit(f"pgbench failed: {done.stderr.strip() or done.stdout.strip()}")
@@ -61,4 +84,6 @@ def run(url: str, script: str, *, clients: int = 8, seconds: int = 10, threads: 
         transactions=int(processed.group(1)),
         failed=int(failed.group(1)) if failed else 0,
         latency_ms=float(latency.group(1)) if latency else 0.0,
+        p50_ms=round(statistics.median(measured), 3) if measured else 0.0,
+        p99_ms=round(measured[int(len(measured) * 0.99)], 3) if measured else 0.0,
     )

@@ -1,344 +1,484 @@
-"""The storefront under gunicorn beside the same SQL through raw psycopg, in one run.
+"""The storefront measured against PostgreSQL itself, with a load generator that does not
+steal the CPU: wrk (C) drives the servers, pgbench (C) runs the same SQL, in one run.
 
-A scratch database (migrated, roles ``bench_``, the storefront's own ``db upgrade`` run
-as the storefront role), seeded with products that have plenty of stock. The storefront
-runs under gunicorn (gthread workers, as in production) and N client threads, each a
-registered customer on its own keep-alive connection, drive for a fixed time:
+A scratch database (migrated, roles ``bench_``), 200 products with plenty of stock and 16
+customers with API tokens. Then, one after another on that database:
 
-* ``GET /api/products`` (the first page, 20 products), and
-* ``POST /api/orders`` (1-3 random lines, no Idempotency-Key).
+* ``mergepoint up`` (its output on a pseudo-terminal, read as a terminal would: the relay's
+  worst case), and the storefront command it runs, started directly (no relay);
+* the candidate servers for the storefront: gunicorn gthread and sync, granian (WSGI), at
+  worker and thread counts that fit 2 cores;
+* the reference: a minimal Flask route running the catalogue's query through raw psycopg
+  under granian (bench/reference.py);
+* pgbench, with the statements the storefront sends: the catalogue's page, and the order's
+  transaction (before and after its round trips were cut), at the same concurrency.
 
-The baseline runs the statements those requests run (token lookup, product lookup that
-also sets the actor, INSERT order, one INSERT per line, read back, COMMIT; the page query)
-through raw psycopg as the storefront role, with the same number of threads, each on
-its own connection. The ratio api/raw is the cost of HTTP + Flask + SQLAlchemy +
-pydantic; the aim is >= 0.5.
+Each server gets ``GET /healthz`` (its floor: no database), ``GET /api/products`` and
+``POST /api/orders`` (one line, a random product, a random customer's token: a Lua script)
+from wrk, 16 connections for ``--seconds`` each. The table gives req/s, p50/p99 and
+errors, and the ratios API/pgbench and API/floor; the JSON in bench/results/storefront.json
+also checks the issue's targets.
 
-    python -m bench.storefront                     # ~40 s
-    python -m bench.storefront --seconds 10 --threads 16 --workers 3
+    python -m bench.storefront                          # ~4 min
+    python -m bench.storefront --seconds 5 --servers up,granian-2x8
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
-import json
 import os
-import random
+import pty
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from bench.common import PREFIX, connect, report, scratch_database, summary
-from schema import db, stack, urls
+from bench import pgbench, wrk
+from bench.common import PREFIX, connect, report, scratch_database
+from bench.reference import PAGE_SQL
+from schema import db, stack
 from schema.ports import free_port
+from schema.urls import to_libpq
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTS = 200
-STOCK = 1_000_000
-
-# The statements the storefront runs, written out (see apps/flask_app/shop.py).
-TOKEN_SQL = "SELECT customer_id FROM storefront.api_tokens WHERE token_hash = %s"
-PAGE_SQL = (
-    "SELECT sku, name, price_cents, stock FROM shop.products WHERE active ORDER BY sku LIMIT %s"
-)
-# The product lookup also sets the transaction's actor (one round trip, as the app does).
-PRODUCTS_SQL = (
-    "SELECT id, sku, name, price_cents, set_config('mergepoint.actor', %s, true)"
-    " FROM shop.products WHERE sku = ANY(%s) AND active"
-)
-ORDER_SQL = (
-    "INSERT INTO shop.orders (customer_id, idempotency_key, request_hash)"
-    " VALUES (%s, %s, %s) RETURNING id"
-)
-LINE_SQL = (
-    "INSERT INTO shop.order_lines (order_id, product_id, quantity, unit_price_cents)"
-    " VALUES (%s, %s, %s, %s)"
-)
-HEAD_SQL = "SELECT id, status, total_cents, placed_at, updated_at FROM shop.orders WHERE id = %s"
+CUSTOMERS = 16
+STOCK = 100_000_000
+CONNECTIONS = 16  # wrk's connections and pgbench's clients: the same concurrency
+STOREFRONT = "apps.flask_app:create_app()"
 
 
-def storefront_env(url: str) -> dict[str, str]:
-    """The storefront process's environment: its own URL, no other database URL."""
-    return stack.app_env("storefront", url)
+def token(i: int) -> str:
+    """The bench's customers' tokens: known, so pgbench can compute their hashes."""
+    return f"mp_bench_{i}"
 
 
-def seed(owner_url: str) -> list[str]:
-    """PRODUCTS active products with STOCK units each; returns their skus."""
-    skus = [f"BENCH-{i:04d}" for i in range(PRODUCTS)]
+def sku(i: int) -> str:
+    return f"BENCH-{i:04d}"
+
+
+# --- the statements, for pgbench ---------------------------------------------------------
+
+# pgbench reads every :name as a variable, inside string literals too: the colons of the
+# actor are chr(58). Each client picks a customer (c) and a product (p) per transaction.
+TOKEN_HASH = "encode(sha256(convert_to(concat('mp_bench_', CAST(:c AS text)), 'UTF8')), 'hex')"
+SKU = "concat('BENCH-', lpad(CAST(:p AS text), 4, '0'))"
+ACTOR = "concat_ws(chr(58), 'storefront', 'customer', CAST(:cid AS text))"
+PICK = f"\\set c random(0, {CUSTOMERS - 1})\n\\set p random(0, {PRODUCTS - 1})\n"
+
+PGBENCH_PRODUCTS = f"{PAGE_SQL.replace('%s', '21')};\n"
+
+# The order as the storefront sent it before this benchmark's issue: seven round trips
+# (the pool's pre-ping, BEGIN, token, products with the actor, order, line, read-back,
+# COMMIT; pgbench has no pre-ping).
+PGBENCH_ORDER_ROUND_TRIPS = f"""{PICK}BEGIN;
+SELECT customer_id AS cid, expires_at, expires_at <= now() AS expired
+  FROM storefront.api_tokens WHERE token_hash = {TOKEN_HASH} \\gset
+SELECT id AS pid, sku, name, price_cents, set_config('mergepoint.actor', {ACTOR}, true)
+  FROM shop.products WHERE sku = ANY(ARRAY[{SKU}]) AND active \\gset
+INSERT INTO shop.orders (customer_id, idempotency_key, request_hash)
+  VALUES (:cid, NULL, NULL) RETURNING id AS oid \\gset
+INSERT INTO shop.order_lines (order_id, product_id, quantity)
+  VALUES (:oid, :pid, 1) RETURNING unit_price_cents;
+SELECT id, status, total_cents, placed_at, updated_at FROM shop.orders WHERE id = :oid;
+COMMIT;
+"""
+
+
+def seed(owner_url: str, storefront_url: str) -> None:
+    """PRODUCTS products with STOCK units each; CUSTOMERS customers with known tokens."""
     with connect(owner_url, autocommit=True) as conn:
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO shop.products (sku, name, price_cents) VALUES (%s, %s, %s)",
-                [(sku, f"Bench product {i}", 100 + i) for i, sku in enumerate(skus)],
+                [(sku(i), f"Bench product {i}", 100 + i) for i in range(PRODUCTS)],
             )
             cur.execute(
                 "INSERT INTO shop.stock_movements (product_id, delta, reason)"
                 " SELECT id, %s, 'restock' FROM shop.products",
                 [STOCK],
             )
+    with connect(storefront_url) as conn:
+        for i in range(CUSTOMERS):
+            (cid,) = conn.execute(
+                "INSERT INTO shop.customers (email, name) VALUES (%s, %s) RETURNING id",
+                [f"bench{i}@example.com", f"Bench {i}"],
+            ).fetchone()  # type: ignore[misc]
+            conn.execute(
+                "INSERT INTO storefront.api_tokens (customer_id, token_hash) VALUES (%s, %s)",
+                [cid, hashlib.sha256(token(i).encode()).hexdigest()],
+            )
+        conn.commit()
+    with connect(owner_url, autocommit=True) as conn:
         conn.execute("ANALYZE")
-    return skus
 
 
-class Server:
-    """gunicorn serving create_app() on a free port, stopped on exit."""
+# --- the load ------------------------------------------------------------------------------
 
-    def __init__(self, url: str, workers: int, threads: int):
-        self.port = free_port()
-        self.url = url
-        self.argv = [
-            sys.executable, "-m", "gunicorn",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(workers),
-            "--worker-class", "gthread",
-            "--threads", str(threads),
-            "--keep-alive", "30",
-            "--no-control-socket",
-            "--log-level", "warning",
-            "apps.flask_app:create_app()",
-        ]  # fmt: skip
-        self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> Server:
-        self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=storefront_env(self.url), start_new_session=True
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, _ = request(self.connection(), "GET", "/readyz")
-                if status == 200:
-                    return self
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not become ready; see its output above")
-            time.sleep(0.1)
+def order_lua() -> str:
+    """wrk's request(): POST /api/orders, one line, a random product and customer."""
+    tokens = ", ".join(f'"{token(i)}"' for i in range(CUSTOMERS))
+    skus = ", ".join(f'"{sku(i)}"' for i in range(PRODUCTS))
+    return f"""
+local tokens = {{{tokens}}}
+local skus = {{{skus}}}
+local counter = 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("seed", counter)
+end
+init = function(args)
+  math.randomseed(os.time() * 1000 + (seed or 0))
+end
+request = function()
+  local body = '{{"lines": [{{"sku": "' .. skus[math.random(#skus)] .. '", "quantity": 1}}]}}'
+  return wrk.format("POST", "/api/orders", {{
+    ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)],
+    ["Content-Type"] = "application/json"}}, body)
+end
+"""
 
-    def __exit__(self, *exc: object) -> None:
-        assert self.process is not None
-        # SIGINT is gunicorn's quick shutdown; its workers (and their database connections)
-        # go with it, so the scratch database can be dropped afterwards.
-        self.process.send_signal(signal.SIGINT)
+
+ENDPOINTS: dict[str, tuple[str, str | None]] = {
+    "healthz": ("/healthz", None),
+    "products": ("/api/products", None),
+    "orders": ("/api/orders", "orders"),
+}
+
+
+def measure(base: str, endpoint: str, seconds: float) -> wrk.Result:
+    path, script = ENDPOINTS[endpoint]
+    lua = order_lua() if script == "orders" else None
+    wrk.run(f"{base}{path}", seconds=1, connections=CONNECTIONS, script=lua)  # warm up
+    return wrk.run(f"{base}{path}", seconds=seconds, connections=CONNECTIONS, script=lua)
+
+
+# --- the servers -----------------------------------------------------------------------------
+
+
+def gunicorn(worker_class: str, workers: int, threads: int = 1) -> Callable[[int], list[str]]:
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(workers), "--worker-class", worker_class,
+                "--threads", str(threads), "--no-control-socket", "--log-level", "warning",
+                STOREFRONT]  # fmt: skip
+
+    return argv
+
+
+def granian(workers: int, threads: int, target: str = STOREFRONT) -> Callable[[int], list[str]]:
+    module, _, factory = target.removesuffix("()").partition(":")
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(workers),
+                "--blocking-threads", str(threads), "--backpressure", str(threads),
+                "--log-level", "warning", "--factory", f"{module}:{factory}"]  # fmt: skip
+
+    return argv
+
+
+CANDIDATES: dict[str, Callable[[int], list[str]]] = {
+    "gunicorn-gthread-2x4": gunicorn("gthread", 2, 4),
+    "gunicorn-gthread-3x4": gunicorn("gthread", 3, 4),
+    "gunicorn-sync-3": gunicorn("sync", 3),
+    "gunicorn-sync-5": gunicorn("sync", 5),
+    "granian-2x4": granian(2, 4),
+    "granian-2x8": granian(2, 8),
+}
+REFERENCE = granian(2, 8, "bench.reference:create_app()")
+
+
+def wait_ok(url: str, timeout: float = 60, process: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"bench.storefront: the server for {url} exited")
         try:
-            self.process.wait(15)
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"bench.storefront: {url} did not answer within {timeout}s")
+
+
+@contextmanager
+def server(argv: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_ok(probe, process=process)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
-def request(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    payload = None if body is None else json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json"} if payload else {}
-    conn.request(method, path, payload, all_headers | (headers or {}))
-    response = conn.getresponse()
-    data = response.read()
-    return response.status, json.loads(data) if data else None
+def drain(fd: int) -> None:
+    """Read a pseudo-terminal as a terminal would."""
+    while True:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except OSError:
+            return
 
 
-def drive(
-    threads: int, seconds: float, make_worker: Callable[[int], Callable[[], bool]]
-) -> tuple[list[float], int, float]:
-    """Run each thread's worker in a loop for ``seconds``: (durations, failures, wall time)."""
-    workers = [make_worker(i) for i in range(threads)]
-    durations: list[list[float]] = [[] for _ in range(threads)]
-    failures = [0] * threads
-    barrier = threading.Barrier(threads + 1)
-    stop = threading.Event()
+@contextmanager
+def mergepoint_up(owner_url: str, data_dir: Path) -> Iterator[tuple[int, list[str], dict]]:
+    """`mergepoint up` on the bench's database; yields its storefront's port, the storefront
+    command it runs and that command's environment (to start the same server directly)."""
+    from schema.registry import app as app_named
+    from schema.up import Options, app_spec, panel_env
 
-    def run(i: int) -> None:
-        barrier.wait()
-        while not stop.is_set():
-            start = time.perf_counter()
-            ok = workers[i]()
-            durations[i].append(time.perf_counter() - start)
-            failures[i] += not ok
-
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    barrier.wait()
-    started = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for t in pool:
-        t.join()
-    wall = time.perf_counter() - started
-    return [d for per in durations for d in per], sum(failures), wall
-
-
-def random_lines(rng: random.Random, skus: list[str]) -> list[dict[str, Any]]:
-    picked = rng.sample(skus, rng.randint(1, 3))
-    return [{"sku": sku, "quantity": rng.randint(1, 3)} for sku in picked]
-
-
-def api_workers(server: Server, tokens: list[str], skus: list[str], op: str, opened: list):  # type: ignore[no-untyped-def]
-    def make(i: int) -> Callable[[], bool]:
-        conn = server.connection()
-        opened.append(conn)
-        rng = random.Random(i)
-        headers = {"Authorization": f"Bearer {tokens[i]}"}
-        if op == "healthz":
-            return lambda: request(conn, "GET", "/healthz")[0] == 200
-        if op == "products":
-            return lambda: request(conn, "GET", "/api/products")[0] == 200
-        return lambda: (
-            request(conn, "POST", "/api/orders", {"lines": random_lines(rng, skus)}, headers)[0]
-            == 201
-        )
-
-    return make
+    port, bo_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+    env |= {"MERGEPOINT_DATABASE_URL": owner_url, "MERGEPOINT_ROLE_PREFIX": PREFIX,
+            "MERGEPOINT_DATA_DIR": str(data_dir), "MERGEPOINT_ADMIN_PASSWORD": "bench-bench"}  # fmt: skip
+    master, slave = pty.openpty()
+    up = subprocess.Popen(
+        [sys.executable, "-m", "schema.cli", "up", "--no-seed",
+         "--storefront-port", str(port), "--backoffice-port", str(bo_port)],
+        cwd=ROOT, env=env, stdout=slave, stderr=slave, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    threading.Thread(target=drain, args=(master,), daemon=True).start()
+    try:
+        wait_ok(f"http://127.0.0.1:{port}/readyz", timeout=180, process=up)
+        options = Options(ports={"storefront": free_port(), "backoffice": bo_port})
+        storefront = app_named("storefront")
+        url = db.role_urls(owner_url, PREFIX)["storefront"]
+        direct_env = stack.app_env("storefront", url, env)
+        direct_env.update(panel_env(options)["storefront"])
+        spec = app_spec(storefront, options, direct_env)
+        yield port, list(spec.argv), direct_env | {"_port": str(options.port(storefront))}
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+        os.close(master)
 
 
-def raw_workers(url: str, tokens: list[str], skus: list[str], op: str, opened: list):  # type: ignore[no-untyped-def]
-    def make(i: int) -> Callable[[], bool]:
-        conn = psycopg.connect(urls.to_libpq(url), autocommit=op == "products")
-        opened.append(conn)
-        rng = random.Random(i)
-        token_hash = hashlib.sha256(tokens[i].encode()).hexdigest()
+# --- the run -----------------------------------------------------------------------------------
 
-        def products() -> bool:  # the app reads in autocommit too
-            return len(conn.execute(PAGE_SQL, [21]).fetchall()) == 21
 
-        def order() -> bool:
-            lines = random_lines(rng, skus)
-            quantities = {line["sku"]: line["quantity"] for line in lines}
-            with conn.transaction():
-                (customer_id,) = conn.execute(TOKEN_SQL, [token_hash]).fetchone()
-                actor = f"storefront:customer:{customer_id}"
-                found = conn.execute(PRODUCTS_SQL, [actor, list(quantities)]).fetchall()
-                (order_id,) = conn.execute(ORDER_SQL, [customer_id, None, None]).fetchone()
-                for pid, sku, _name, price, _actor in sorted(found):
-                    conn.execute(LINE_SQL, [order_id, pid, quantities[sku], price])
-                conn.execute(HEAD_SQL, [order_id]).fetchone()
-            return True
+def row(result: wrk.Result) -> dict[str, Any]:
+    return {
+        "rps": round(result.rps, 1),
+        "p50_ms": round(result.p50_ms, 2),
+        "p99_ms": round(result.p99_ms, 2),
+        "errors": result.errors,
+        "non2xx": result.non2xx,
+        "requests": result.requests,
+    }
 
-        return products if op == "products" else order
 
-    return make
+def pg_row(result: pgbench.Result) -> dict[str, Any]:
+    return {"tps": round(result.tps, 1), "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
+            "failed": result.failed}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10, help="per measurement (default 10)")
+    parser.add_argument(
+        "--servers",
+        default=",".join(["up", "up-direct", *CANDIDATES, "reference"]),
+        help="comma-separated: up, up-direct, reference, " + ", ".join(CANDIDATES),
+    )
+    parser.add_argument("--name", default="storefront", help="results file name (bench/results)")
+    args = parser.parse_args(argv)
+    wanted = args.servers.split(",")
+    unknown = set(wanted) - {"up", "up-direct", "reference", *CANDIDATES}
+    if unknown:
+        parser.error(f"unknown servers: {sorted(unknown)}")
+    if not wrk.available() or not pgbench.available():
+        raise SystemExit("bench.storefront needs wrk and pgbench (apt-get install wrk "
+                         "postgresql-client)")  # fmt: skip
+    seconds = max(1, round(args.seconds))
+    results: dict[str, dict[str, Any]] = {}
+    baselines: dict[str, list[pgbench.Result]] = {"products": [], "orders": [],
+                                                  "orders_round_trips": []}  # fmt: skip
+
+    with scratch_database("storefront") as owner_url, tempfile.TemporaryDirectory() as tmp:
+        storefront_url = db.role_urls(owner_url, PREFIX)["storefront"]
+        migrate = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "apps.flask_app", "db", "upgrade"],
+            cwd=ROOT, env=stack.app_env("storefront", storefront_url), capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if migrate.returncode != 0:
+            raise SystemExit(f"storefront db upgrade failed: {migrate.stderr.strip()}")
+        seed(owner_url, storefront_url)
+
+        def baseline() -> None:
+            scripts = {"products": PGBENCH_PRODUCTS, "orders": order_script(),
+                       "orders_round_trips": PGBENCH_ORDER_ROUND_TRIPS}  # fmt: skip
+            for name, script in scripts.items():
+                if name == "orders_round_trips" and script == scripts["orders"]:
+                    continue
+                baselines[name].append(pgbench.run(
+                    to_libpq(storefront_url), script, clients=CONNECTIONS, seconds=seconds,
+                    protocol="prepared", latencies=True,
+                ))  # fmt: skip
+
+        def run_all(name: str, base: str, endpoints: tuple[str, ...] = tuple(ENDPOINTS)) -> None:
+            results[name] = {e: row(measure(base, e, seconds)) for e in endpoints}
+            print(f"  {name}: " + ", ".join(
+                f"{e} {r['rps']:,.0f}/s" for e, r in results[name].items()), flush=True)  # fmt: skip
+
+        baseline()
+        with mergepoint_up(owner_url, Path(tmp)) as (port, up_argv, up_env):
+            direct_port = int(up_env.pop("_port"))
+            if "up" in wanted:
+                run_all("up", f"http://127.0.0.1:{port}")
+            if "up-direct" in wanted:
+                with server(up_argv, up_env, f"http://127.0.0.1:{direct_port}/readyz"):
+                    run_all("up-direct", f"http://127.0.0.1:{direct_port}")
+            for name, make in CANDIDATES.items():
+                if name not in wanted:
+                    continue
+                p = free_port()
+                with server(make(p), up_env, f"http://127.0.0.1:{p}/readyz"):
+                    run_all(name, f"http://127.0.0.1:{p}")
+            if "reference" in wanted:
+                p = free_port()
+                with server(REFERENCE(p), up_env, f"http://127.0.0.1:{p}/healthz"):
+                    run_all("reference", f"http://127.0.0.1:{p}", ("healthz", "products"))
+        baseline()
+        wait_for_disconnects(owner_url)
+
+    pg = {name: pg_row(mean(runs)) for name, runs in baselines.items() if runs}
+    write(args.name, args.seconds, results, pg, baselines)
+
+
+def order_script() -> str:
+    """The order as the storefront sends it now (the app's own statement, if it has one)."""
+    try:
+        from apps.flask_app.shop import pgbench_order_script
+    except ImportError:
+        return PGBENCH_ORDER_ROUND_TRIPS
+    return PICK + pgbench_order_script(token_hash=TOKEN_HASH, sku=SKU)
+
+
+def mean(runs: list[pgbench.Result]) -> pgbench.Result:
+    n = len(runs)
+    return pgbench.Result(
+        tps=sum(r.tps for r in runs) / n,
+        transactions=sum(r.transactions for r in runs),
+        failed=sum(r.failed for r in runs),
+        latency_ms=sum(r.latency_ms for r in runs) / n,
+        p50_ms=round(sum(r.p50_ms for r in runs) / n, 3),
+        p99_ms=round(sum(r.p99_ms for r in runs) / n, 3),
+    )
 
 
 def wait_for_disconnects(owner_url: str, timeout: float = 15) -> None:
-    """Until the app role's backends have exited: the owner may not terminate them, so
-    the scratch database's DROP ... WITH (FORCE) would fail while one lingers."""
+    """Until the app roles' backends have exited: the owner may not terminate them, so the
+    scratch database's DROP ... WITH (FORCE) would fail while one lingers."""
     deadline = time.monotonic() + timeout
     with connect(owner_url, autocommit=True) as conn:
         while conn.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()[0]:
+        ).fetchone()[0]:  # type: ignore[index]
             if time.monotonic() > deadline:
                 return
             time.sleep(0.05)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=6, help="per measurement (default 6)")
-    parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    parser.add_argument("--worker-threads", type=int, default=4, help="threads per worker")
-    args = parser.parse_args(argv)
-
-    with scratch_database("storefront") as owner_url:
-        storefront_url = db.role_urls(owner_url, PREFIX)["storefront"]
-        migrate = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "apps.flask_app", "db", "upgrade"],
-            cwd=ROOT, env=storefront_env(storefront_url), capture_output=True, text=True,
-        )  # fmt: skip
-        if migrate.returncode != 0:
-            raise SystemExit(f"storefront db upgrade failed: {migrate.stderr.strip()}")
-        skus = seed(owner_url)
-        results: dict[str, dict[str, Any]] = {}
-        with Server(storefront_url, args.workers, args.worker_threads) as server:
-            setup = server.connection()
-            tokens = []
-            for i in range(args.threads):
-                status, body = request(
-                    setup, "POST", "/api/customers",
-                    {"email": f"bench{i}@example.com", "name": f"Bench {i}"},
-                )  # fmt: skip
-                assert status == 201, body
-                tokens.append(body["token"])
-            setup.close()
-            for op in ("healthz", "products", "orders"):
-                clients: list[http.client.HTTPConnection] = []
-                try:
-                    drive(args.threads, 1, api_workers(server, tokens, skus, op, clients))
-                    durations, failures, wall = drive(
-                        args.threads, args.seconds, api_workers(server, tokens, skus, op, clients)
-                    )
-                finally:
-                    for client in clients:
-                        client.close()
-                results[f"api {op}"] = summary(durations, wall) | {"failures": failures}
-        for op in ("products", "orders"):
-            opened: list[psycopg.Connection] = []
-            try:
-                drive(args.threads, 1, raw_workers(storefront_url, tokens, skus, op, opened))
-                durations, failures, wall = drive(
-                    args.threads,
-                    args.seconds,
-                    raw_workers(storefront_url, tokens, skus, op, opened),
-                )
-            finally:
-                for conn in opened:
-                    conn.close()
-            results[f"raw {op}"] = summary(durations, wall) | {"failures": failures}
-        wait_for_disconnects(owner_url)
-
-    ratios = {
-        op: round(results[f"api {op}"]["ops_per_s"] / results[f"raw {op}"]["ops_per_s"], 2)
-        for op in ("products", "orders")
-    }
-    rows = []
-    for key, label in (
-        ("api healthz", "GET /healthz (HTTP floor)"),
-        ("api products", "GET /api/products"),
-        ("raw products", "  same SQL, psycopg"),
-        ("api orders", "POST /api/orders"),
-        ("raw orders", "  same SQL, psycopg"),
-    ):
-        r = results[key]
-        op = key.split()[1]
-        ratio = ratios[op] if key.startswith("api") and op in ratios else ""
-        rows.append([label, r["n"], r["ops_per_s"], r["p50_ms"], r["p95_ms"], r["failures"], ratio])
+def write(
+    name: str,
+    seconds: float,
+    results: dict[str, dict[str, Any]],
+    pg: dict[str, dict[str, Any]],
+    baselines: dict[str, list[pgbench.Result]],
+) -> None:
+    rows: list[list[Any]] = []
+    for endpoint, label in (("products", "SELECT page (21 rows)"),
+                            ("orders", "the order, as the app sends it"),
+                            ("orders_round_trips", "the order in 7 round trips (before)")):  # fmt: skip
+        if endpoint in pg:
+            b = pg[endpoint]
+            rows.append([f"pgbench: {label}", "", f"{b['tps']:,.0f}", f"{b['p50_ms']:.2f}",
+                         f"{b['p99_ms']:.2f}", b["failed"], "", ""])  # fmt: skip
+    for server_name, per in results.items():
+        floor = per["healthz"]["rps"]
+        for endpoint, r in per.items():
+            base = pg.get(endpoint, {}).get("tps")
+            vs_pg = f"{r['rps'] / base:.3f}" if base else ""
+            vs_floor = f"{r['rps'] / floor:.2f}" if endpoint != "healthz" else ""
+            rows.append([server_name, endpoint, f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}",
+                         f"{r['p99_ms']:.2f}", r["errors"], vs_pg, vs_floor])  # fmt: skip
+    targets = check_targets(results, pg)
     path = report(
-        "storefront",
-        f"storefront: {args.threads} clients, {args.seconds:g} s each, "
-        f"gunicorn {args.workers}x{args.worker_threads} gthread",
-        ["operation", "n", "req/s", "p50 ms", "p95 ms", "fail", "api/raw"],
+        name,
+        f"storefront: wrk {CONNECTIONS} connections and pgbench {CONNECTIONS} clients,"
+        f" {seconds:g} s each",
+        ["server", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "API/pgbench", "API/floor"],
         rows,
         {
-            "threads": args.threads,
-            "seconds": args.seconds,
-            "gunicorn": {"workers": args.workers, "threads": args.worker_threads,
-                         "worker_class": "gthread"},
-            "results": results,
-            "ratio_api_to_raw": ratios,
+            "seconds": seconds,
+            "connections": CONNECTIONS,
+            "servers": results,
+            "pgbench": pg,
+            "pgbench_runs": {k: [r.tps for r in v] for k, v in baselines.items()},
+            "targets": targets,
             "load_average_1m_after": round(os.getloadavg()[0], 2),
-            "aim": ">= 0.5",
         },
-    )  # fmt: skip
+    )
+    for target in targets.values():
+        print(f"  {'reached' if target['reached'] else 'missed '}  {target['what']}:"
+              f" {target['value']}")  # fmt: skip
     print(f"wrote {path.relative_to(ROOT)}")
+
+
+def check_targets(
+    results: dict[str, dict[str, Any]], pg: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The issue's four targets, from this run's figures (those it could compute)."""
+    out: dict[str, dict[str, Any]] = {}
+    up = results.get("up")
+    if up is None:
+        return out
+    if "orders" in pg:
+        ratio = up["orders"]["rps"] / pg["orders"]["tps"]
+        out["orders_vs_pgbench"] = {"what": "POST /api/orders / pgbench same transaction >= 0.5",
+                                    "value": round(ratio, 3), "reached": ratio >= 0.5}  # fmt: skip
+    if "reference" in results:
+        ratio = up["products"]["rps"] / results["reference"]["products"]["rps"]
+        out["products_vs_reference"] = {
+            "what": "GET /api/products under up / reference (Flask + psycopg, granian) >= 0.7",
+            "value": round(ratio, 3), "reached": ratio >= 0.7}  # fmt: skip
+    p99, p50 = up["orders"]["p99_ms"], up["orders"]["p50_ms"]
+    out["orders_p99_vs_p50"] = {"what": "orders p99 <= 4x p50 (under up)",
+                                "value": round(p99 / p50, 2) if p50 else None,
+                                "reached": bool(p50) and p99 <= 4 * p50}  # fmt: skip
+    if "up-direct" in results:
+        ratios = {e: round(up[e]["rps"] / results["up-direct"][e]["rps"], 3) for e in up}
+        out["up_vs_direct"] = {"what": "under up / the same server started directly >= 0.9",
+                               "value": ratios, "reached": min(ratios.values()) >= 0.9}  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":
