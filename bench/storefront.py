@@ -308,6 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--name", default="storefront", help="results file name (bench/results)")
     args = parser.parse_args(argv)
+    # Stopped by a signal (also when started in the background, where SIGINT is ignored),
+    # the servers and `mergepoint up` still stop and the scratch database is dropped.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench.storefront: stopped"))
     wanted = args.servers.split(",")
     unknown = set(wanted) - {"up", "up-direct", "reference", *CANDIDATES}
     if unknown:
@@ -373,12 +377,27 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def order_script() -> str:
-    """The order as the storefront sends it now (the app's own statement, if it has one)."""
+    """The order as the storefront sends it: its own statement (apps/flask_app/shop.py),
+    run on its own, with pgbench's values in place of its parameters (a checkout from
+    before that statement existed sends the round trips)."""
     try:
-        from apps.flask_app.shop import pgbench_order_script
+        from apps.flask_app.shop import PLACE_ORDER_SQL
     except ImportError:
         return PGBENCH_ORDER_ROUND_TRIPS
-    return PICK + pgbench_order_script(token_hash=TOKEN_HASH, sku=SKU)
+    values = {
+        ":token_hash": TOKEN_HASH,
+        "CAST(:skus AS text[])": f"ARRAY[{SKU}]",
+        "CAST(:quantities AS integer[])": "ARRAY[1]",
+        ":idempotency_key": "CAST(NULL AS text)",
+        ":request_hash": "CAST(NULL AS text)",
+        "'storefront:customer:'": "concat_ws(chr(58), 'storefront', 'customer', '')",
+    }
+    script = PLACE_ORDER_SQL.strip()
+    for parameter, value in values.items():
+        if parameter not in script:
+            raise SystemExit(f"bench.storefront: the order statement has no {parameter}")
+        script = script.replace(parameter, value)
+    return f"{PICK}{script};\n"
 
 
 def mean(runs: list[pgbench.Result]) -> pgbench.Result:
