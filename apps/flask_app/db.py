@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import select
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, g, request
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from apps.flask_app.errors import ConfigError
@@ -99,8 +101,15 @@ def make_engine(
     """The storefront's engine. Behind a transaction pooler (``?pooler=transaction``) the
     same code works because it keeps no session state: one transaction per request, actors
     with ``set_config(…, true)``, transaction-level advisory locks only; psycopg's prepared
-    statements are off there unless the URL turns them on. The pool's pre-ping (an
-    autocommit ``SELECT 1``) is one transaction like any other through a pooler."""
+    statements are off there unless the URL turns them on.
+
+    No pre-ping (a ``SELECT 1`` round trip per checkout): a pooled connection whose server
+    end has gone (a backend terminated, the server restarted, the pooler gone) has
+    something to read, its FATAL message or end of file, while a live idle one has
+    nothing, so a checkout looks at the socket instead (no round trip) and the pool
+    replaces a dead connection before any statement is sent on it. A connection that dies
+    during a request fails that request (a 503) and SQLAlchemy then replaces every
+    connection older than the failure."""
     parsed = sqlalchemy_url(url)
     _, threshold = _pooler_params(parsed)
     parsed = parsed.difference_update_query([POOLER, PREPARE_THRESHOLD])
@@ -111,14 +120,33 @@ def make_engine(
         connect_args["connect_timeout"] = 5
     if "application_name" not in parsed.query:
         connect_args["application_name"] = application_name
-    return sa.create_engine(
+    engine = sa.create_engine(
         parsed,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         connect_args=connect_args,
     )
+    event.listen(engine, "checkout", _discard_if_closed_by_server)
+    return engine
+
+
+def closed_by_server(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's server end has spoken (a FATAL message before it
+    closed, or end of file): a live idle connection has nothing to read."""
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # closed on our side already
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _discard_if_closed_by_server(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    if closed_by_server(dbapi_connection):
+        # The pool closes this one and checks out another (a new connection if need be).
+        raise sa.exc.DisconnectionError("the server closed this pooled connection")
 
 
 @dataclass(frozen=True)

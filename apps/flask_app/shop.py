@@ -180,77 +180,147 @@ def request_hash(quantities: Mapping[str, int]) -> str:
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
-# The order's products, and (same round trip) the transaction-local actor the ledger rows
-# the database writes for the lines will carry. set_config runs once per row found, always
-# with the same value; when no row is found the order is refused anyway (404).
-_products_by_sku = sa.select(
-    products.c.id,
-    products.c.sku,
-    products.c.name,
-    products.c.price_cents,
-    sa.func.set_config("mergepoint.actor", sa.bindparam("actor", type_=sa.Text), sa.true()),
-).where(
-    products.c.sku == sa.any_(sa.bindparam("skus", type_=ARRAY(sa.Text))),
-    products.c.active,
+# The whole order in one statement, run on its own (autocommit: it is its own transaction,
+# one round trip): the token's customer, the products (setting the transaction-local actor
+# the ledger rows the database writes will carry), the order, its lines in product-id order
+# (so concurrent orders lock products in the same order) and what the response needs. The
+# database still does everything it does for any writer: each line's price (order_lines_price),
+# the sale movement and the stock (order_lines_sell), the total, `order.placed` at commit.
+# Nothing is written unless the token is live and every sku is an active product. With an
+# Idempotency-Key already used, ON CONFLICT inserts nothing (after waiting for a twin in
+# flight) and the caller replays. The order's total_cents as its INSERT returns it is 0 (the
+# line triggers run later in the statement), and a re-read in the same statement would not
+# see them: the total is the sum of the lines' RETURNING, as the trigger adds it up.
+PLACE_ORDER_SQL = """
+WITH token AS (
+    SELECT customer_id, expires_at, expires_at <= now() AS expired
+      FROM storefront.api_tokens WHERE token_hash = :token_hash
+), customer AS (
+    SELECT customer_id FROM token WHERE expired IS NOT TRUE
+), wanted AS (
+    SELECT w.sku, w.quantity
+      FROM unnest(CAST(:skus AS text[]), CAST(:quantities AS integer[])) AS w (sku, quantity)
+), found AS MATERIALIZED (
+    SELECT p.id, p.sku, p.name, w.quantity,
+           set_config('mergepoint.actor', 'storefront:customer:' || c.customer_id, true)
+      FROM wanted w
+      JOIN shop.products p ON p.sku = w.sku AND p.active
+     CROSS JOIN customer c
+), placed AS (
+    INSERT INTO shop.orders (customer_id, idempotency_key, request_hash)
+    SELECT c.customer_id, :idempotency_key, :request_hash
+      FROM customer c
+     WHERE (SELECT count(*) FROM found) = cardinality(CAST(:skus AS text[]))
+        ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+    RETURNING id, status, placed_at, updated_at
+), lines AS (
+    INSERT INTO shop.order_lines (order_id, product_id, quantity)
+    SELECT o.id, f.id, f.quantity FROM placed o CROSS JOIN found f ORDER BY f.id
+    RETURNING product_id, quantity, unit_price_cents
 )
-_insert_order = (
-    sa.insert(orders)
-    .values(
-        customer_id=sa.bindparam("customer_id"),
-        idempotency_key=sa.bindparam("idempotency_key"),
-        request_hash=sa.bindparam("request_hash"),
-    )
-    .returning(orders.c.id)
+SELECT t.customer_id, t.expires_at, t.expired,
+       o.id, o.status, o.placed_at, o.updated_at,
+       l.total_cents, l.skus, l.names, l.quantities, l.prices,
+       ARRAY(SELECT w.sku FROM wanted w
+              WHERE NOT EXISTS (SELECT FROM found f WHERE f.sku = w.sku)) AS missing
+  FROM (VALUES (1)) AS one (x)
+  LEFT JOIN token t ON true
+  LEFT JOIN placed o ON true
+  LEFT JOIN (
+      SELECT sum(l.quantity::bigint * l.unit_price_cents) AS total_cents,
+             array_agg(f.sku ORDER BY l.product_id) AS skus,
+             array_agg(f.name ORDER BY l.product_id) AS names,
+             array_agg(l.quantity ORDER BY l.product_id) AS quantities,
+             array_agg(l.unit_price_cents ORDER BY l.product_id) AS prices
+        FROM lines l JOIN found f ON f.id = l.product_id
+  ) l ON true
+"""
+_place_order = sa.text(PLACE_ORDER_SQL).bindparams(
+    sa.bindparam("token_hash", type_=sa.Text),
+    sa.bindparam("skus", type_=ARRAY(sa.Text)),
+    sa.bindparam("quantities", type_=ARRAY(sa.Integer)),
+    sa.bindparam("idempotency_key", type_=sa.Text),
+    sa.bindparam("request_hash", type_=sa.Text),
 )
-# The database sets each line's price from the product (order_lines_price) and says which.
-_insert_line = sa.insert(order_lines).returning(order_lines.c.unit_price_cents)
 _order_head = sa.select(
     orders.c.id, orders.c.status, orders.c.total_cents, orders.c.placed_at, orders.c.updated_at
 )
-_order_head_by_id = _order_head.where(orders.c.id == sa.bindparam("order_id"))
 _by_key = sa.select(orders.c.id, orders.c.request_hash).where(
     orders.c.customer_id == sa.bindparam("customer_id"),
     orders.c.idempotency_key == sa.bindparam("idempotency_key"),
 )
-
-
-class _KeyTaken(Exception):
-    """A concurrent request with the same Idempotency-Key committed first."""
+_sku_by_id = sa.select(products.c.sku).where(products.c.id == sa.bindparam("product_id"))
 
 
 def place_order(
     conn: sa.Connection,
-    customer_id: int,
+    token_hash: str,
     quantities: Mapping[str, int],
     idempotency_key: str | None = None,
 ) -> tuple[Order, bool]:
-    """Place an order of ``quantities`` (by sku) in one transaction; returns (order, replayed).
+    """Place an order of ``quantities`` (by sku) for the customer whose API token hashes to
+    ``token_hash``, in one statement and one transaction; returns (order, replayed).
 
-    The order row first, then one INSERT per line in product-id order (so concurrent
-    orders lock products in the same order), each at the product's current price; the
-    database takes the stock and keeps total_cents. With an Idempotency-Key, a request
-    already placed under that key (by this call's twin, even concurrently) is returned
-    instead, and the same key with another body is refused.
+    401 unless the token is live; 404 naming every unknown (or inactive) sku; 409
+    insufficient_stock naming the sku the database refused. With an Idempotency-Key, a
+    request already placed under that key (by this call's twin, even concurrently) is
+    returned instead, and the same key with another body is refused (422).
     """
     digest = request_hash(quantities) if idempotency_key is not None else None
+    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        row = conn.execute(
+            _place_order,
+            {
+                "token_hash": token_hash,
+                "skus": list(quantities),
+                "quantities": list(quantities.values()),
+                "idempotency_key": idempotency_key,
+                "request_hash": digest,
+            },
+        ).one()
+    except sa.exc.IntegrityError as exc:
+        conn.rollback()  # nothing to send: the statement was its own transaction
+        refused = _line_refused(conn, DatabaseError.of(exc), quantities)
+        if refused is None:
+            raise  # unexpected: a 500 naming the request id, the message in the log
+        raise refused from None
+    if row.customer_id is None or row.expired:
+        raise tokens.refused(row.expires_at)
+    if row.id is not None:
+        return (
+            Order(
+                id=row.id,
+                status=row.status,
+                total_cents=row.total_cents,
+                placed_at=row.placed_at,
+                updated_at=row.updated_at,
+                lines=[
+                    OrderLine(sku=s, name=n, quantity=q, unit_price_cents=p)
+                    for s, n, q, p in zip(
+                        row.skus, row.names, row.quantities, row.prices, strict=True
+                    )
+                ],
+            ),
+            False,
+        )
+    # Nothing placed: the key was used already (a replay wins over whatever else is wrong
+    # with the body now, as when the key was looked up first), or a sku is unknown.
     if idempotency_key is not None:
-        replay = _replay(conn, customer_id, idempotency_key, digest)
+        replay = _replay(conn, row.customer_id, idempotency_key, digest)
         if replay is not None:
             return replay, True
-    try:
-        order = _place(conn, customer_id, quantities, idempotency_key, digest)
-        conn.commit()
-        return order, False
-    except _KeyTaken:
-        # The twin won; its order is committed (we waited on the unique index for it).
-        conn.rollback()
-        replay = _replay(conn, customer_id, idempotency_key, digest)  # type: ignore[arg-type]
-        if replay is None:  # pragma: no cover - the twin committed, so its row is visible
-            raise ApiError(409, "conflict", "retry the request") from None
-        return replay, True
-    except BaseException:
-        conn.rollback()
-        raise
+    if row.missing:
+        missing = sorted(row.missing)
+        raise ApiError(
+            404,
+            "product_not_found",
+            f"no product with sku {', '.join(missing)}",
+            {"skus": missing},
+        )
+    # A key conflict whose twin is not visible yet cannot happen (it committed before ON
+    # CONFLICT gave up); should it, retrying is the answer.
+    raise ApiError(409, "conflict", "retry the request")  # pragma: no cover
 
 
 def _replay(conn: sa.Connection, customer_id: int, key: str, digest: str | None) -> Order | None:
@@ -267,70 +337,19 @@ def _replay(conn: sa.Connection, customer_id: int, key: str, digest: str | None)
     return get_order(conn, customer_id, row.id)
 
 
-def _place(
-    conn: sa.Connection,
-    customer_id: int,
-    quantities: Mapping[str, int],
-    key: str | None,
-    digest: str | None,
-) -> Order:
-    found = conn.execute(
-        _products_by_sku, {"skus": list(quantities), "actor": actor(customer_id)}
-    ).all()
-    missing = sorted(quantities.keys() - {p.sku for p in found})
-    if missing:
-        raise ApiError(
-            404,
-            "product_not_found",
-            f"no product with sku {', '.join(missing)}",
-            {"skus": missing},
-        )
-    try:
-        order_id = conn.execute(
-            _insert_order,
-            {"customer_id": customer_id, "idempotency_key": key, "request_hash": digest},
-        ).scalar_one()
-    except sa.exc.IntegrityError as exc:
-        if DatabaseError.of(exc).constraint == UQ_IDEMPOTENCY_KEY:
-            raise _KeyTaken from None
-        raise
-    by_id = {p.id: p for p in found}
-    prices: dict[int, int] = {}
-    for product in sorted(found, key=lambda p: p.id):
-        try:
-            prices[product.id] = conn.execute(
-                _insert_line,
-                {
-                    "order_id": order_id,
-                    "product_id": product.id,
-                    "quantity": quantities[product.sku],
-                },
-            ).scalar_one()
-        except sa.exc.IntegrityError as exc:
-            refused = _line_refused(DatabaseError.of(exc), product.sku, by_id)
-            if refused is None:
-                raise  # unexpected: a 500 naming the request id, the message in the log
-            raise refused from None
-    head = conn.execute(_order_head_by_id, {"order_id": order_id}).one()
-    return Order(
-        **head._mapping,
-        lines=[
-            OrderLine(
-                sku=p.sku,
-                name=p.name,
-                quantity=quantities[p.sku],
-                unit_price_cents=prices[p.id],
-            )
-            for p in sorted(found, key=lambda p: p.id)
-        ],
-    )
-
-
-def _line_refused(err: DatabaseError, sku: str, by_id: dict[int, Any]) -> ApiError | None:
-    """The API error for a line the database refused (``sku``'s), None if unexpected."""
+def _line_refused(
+    conn: sa.Connection, err: DatabaseError, quantities: Mapping[str, int]
+) -> ApiError | None:
+    """The API error for a line the database refused (the order is rolled back: nothing is
+    stored); the refused product is named by its sku, looked up (once the statement has
+    failed) from the product id the rule's DETAIL carries."""
+    sku = next(iter(quantities)) if len(quantities) == 1 else None
+    product_id = err.detail.get("product_id", "")
+    if sku is None and product_id.isdigit():
+        sku = conn.execute(_sku_by_id, {"product_id": int(product_id)}).scalar()
+    if sku is None:  # a rule that names no product (order_not_open): the order's first sku
+        sku = min(quantities)
     if err.message == "insufficient_stock":
-        product = by_id.get(int(err.detail.get("product_id", 0)))
-        sku = product.sku if product is not None else sku
         available = int(err.detail.get("available", 0))
         requested = int(err.detail.get("requested", 0))
         return ApiError(

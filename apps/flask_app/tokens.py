@@ -98,16 +98,24 @@ def invalid_token(message: str) -> ApiError:
     )
 
 
+def refused(expires_at: datetime | None) -> ApiError:
+    """The 401 for a token that is not live: unknown or revoked (``expires_at`` None), or
+    expired at ``expires_at``."""
+    if expires_at is None:
+        return invalid_token(
+            "unknown or revoked API token: use a token from POST /api/customers or POST /api/tokens"
+        )
+    return invalid_token(
+        f"this API token expired at {expires_at.isoformat()}: use a current token "
+        "(renew one before it expires with POST /api/tokens)"
+    )
+
+
 def customer_id(conn: sa.Connection, token: str) -> int:
     """The customer a live token belongs to, or 401."""
     found = conn.execute(_lookup, {"token_hash": token_hash(token)}).one_or_none()
     if found is None:
-        raise invalid_token(
-            "unknown or revoked API token: use a token from POST /api/customers or POST /api/tokens"
-        )
+        raise refused(None)
     if found.expired:
-        raise invalid_token(
-            f"this API token expired at {found.expires_at.isoformat()}: use a current token "
-            "(renew one before it expires with POST /api/tokens)"
-        )
+        raise refused(found.expires_at)
     return found.customer_id

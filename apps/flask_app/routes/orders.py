@@ -36,6 +36,7 @@ IDEMPOTENCY_KEY = Header(
     "nothing is stored then.",
     tag="orders",
     auth=True,
+    token_in_statement=True,  # placing is one statement, the token lookup included
     body=OrderCreate,
     headers=(IDEMPOTENCY_KEY,),
     responses={200: Order, 201: Order},
@@ -49,9 +50,9 @@ IDEMPOTENCY_KEY = Header(
         "cancelOrder": Link("orders.cancel", {"order_id": "$response.body#/id"}),
     },
 )
-def place(customer_id: int, body: OrderCreate) -> Response:
-    key = IDEMPOTENCY_KEY.parse()
-    order, replayed = shop.place_order(connection(), customer_id, body.merged(), key)
+def place(token_hash: str, body: OrderCreate, headers: dict[str, str | None]) -> Response:
+    key = headers[IDEMPOTENCY_KEY.name]
+    order, replayed = shop.place_order(connection(), token_hash, body.merged(), key)
     if replayed:
         return json_response(order, 200, {"Idempotent-Replayed": "true"})
     location = url_for("orders.get_order", order_id=order.id)
