@@ -45,7 +45,8 @@ def run(
     params = url_params(url)
     env = {"PGPASSWORD": params["password"]} if "password" in params else {}
     argv = ["pgbench", "-n", "-c", str(clients), "-j", str(min(threads, clients)),
-            "-T", str(seconds), "-M", protocol, "-U", params["user"], "-d", params["dbname"]]  # fmt: skip
+            "-T", str(seconds), "-M", protocol,
+            "-U", params["user"], "-d", params["dbname"]]  # fmt: skip
     if "host" in params:
         argv += ["-h", params["host"]]
     if "port" in params:

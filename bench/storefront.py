@@ -37,7 +37,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ CUSTOMERS = 16
 STOCK = 100_000_000
 CONNECTIONS = 16  # wrk's connections and pgbench's clients: the same concurrency
 STOREFRONT = "apps.flask_app:create_app()"
+ADMIN_PASSWORD = "bench-bench-bench"
 
 
 def token(i: int) -> str:
@@ -181,7 +182,7 @@ def granian(workers: int, threads: int, target: str = STOREFRONT) -> Callable[[i
     def argv(port: int) -> list[str]:
         return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(workers),
-                "--blocking-threads", str(threads), "--backpressure", str(threads),
+                "--blocking-threads", str(threads),
                 "--log-level", "warning", "--factory", f"{module}:{factory}"]  # fmt: skip
 
     return argv
@@ -190,10 +191,15 @@ def granian(workers: int, threads: int, target: str = STOREFRONT) -> Callable[[i
 CANDIDATES: dict[str, Callable[[int], list[str]]] = {
     "gunicorn-gthread-2x4": gunicorn("gthread", 2, 4),
     "gunicorn-gthread-3x4": gunicorn("gthread", 3, 4),
+    "gunicorn-gthread-2x8": gunicorn("gthread", 2, 8),
     "gunicorn-sync-3": gunicorn("sync", 3),
     "gunicorn-sync-5": gunicorn("sync", 5),
     "granian-2x4": granian(2, 4),
     "granian-2x8": granian(2, 8),
+    "granian-2x1": granian(2, 1),
+    "granian-4x1": granian(4, 1),
+    "granian-3x2": granian(3, 2),
+    "granian-4x4": granian(4, 4),
 }
 REFERENCE = granian(2, 8, "bench.reference:create_app()")
 
@@ -251,7 +257,8 @@ def mergepoint_up(owner_url: str, data_dir: Path) -> Iterator[tuple[int, list[st
     port, bo_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
     env |= {"MERGEPOINT_DATABASE_URL": owner_url, "MERGEPOINT_ROLE_PREFIX": PREFIX,
-            "MERGEPOINT_DATA_DIR": str(data_dir), "MERGEPOINT_ADMIN_PASSWORD": "bench-bench"}  # fmt: skip
+            "MERGEPOINT_DATA_DIR": str(data_dir),
+            "MERGEPOINT_ADMIN_PASSWORD": ADMIN_PASSWORD}  # fmt: skip
     master, slave = pty.openpty()
     up = subprocess.Popen(
         [sys.executable, "-m", "schema.cli", "up", "--no-seed",
@@ -307,6 +314,10 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated: up, up-direct, reference, " + ", ".join(CANDIDATES),
     )
     parser.add_argument("--name", default="storefront", help="results file name (bench/results)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument(
+        "--endpoints", default=",".join(ENDPOINTS), help="comma-separated (default: all three)"
+    )
     args = parser.parse_args(argv)
     # Stopped by a signal (also when started in the background, where SIGINT is ignored),
     # the servers and `mergepoint up` still stop and the scratch database is dropped.
@@ -320,11 +331,16 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("bench.storefront needs wrk and pgbench (apt-get install wrk "
                          "postgresql-client)")  # fmt: skip
     seconds = max(1, round(args.seconds))
-    results: dict[str, dict[str, Any]] = {}
+    chosen = [e for e in ENDPOINTS if e in args.endpoints.split(",")]
+    runs: dict[str, dict[str, list[wrk.Result]]] = {}
     baselines: dict[str, list[pgbench.Result]] = {"products": [], "orders": [],
                                                   "orders_round_trips": []}  # fmt: skip
 
-    with scratch_database("storefront") as owner_url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        scratch_database("storefront") as owner_url,
+        tempfile.TemporaryDirectory() as tmp,
+        ExitStack() as servers,
+    ):
         storefront_url = db.role_urls(owner_url, PREFIX)["storefront"]
         migrate = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "apps.flask_app", "db", "upgrade"],
@@ -334,46 +350,68 @@ def main(argv: list[str] | None = None) -> None:
         if migrate.returncode != 0:
             raise SystemExit(f"storefront db upgrade failed: {migrate.stderr.strip()}")
         seed(owner_url, storefront_url)
+        scripts = {"products": PGBENCH_PRODUCTS, "orders": order_script(),
+                   "orders_round_trips": PGBENCH_ORDER_ROUND_TRIPS}  # fmt: skip
+        if scripts["orders_round_trips"] == scripts["orders"]:
+            del scripts["orders_round_trips"]
 
-        def baseline() -> None:
-            scripts = {"products": PGBENCH_PRODUCTS, "orders": order_script(),
-                       "orders_round_trips": PGBENCH_ORDER_ROUND_TRIPS}  # fmt: skip
-            for name, script in scripts.items():
-                if name == "orders_round_trips" and script == scripts["orders"]:
-                    continue
-                baselines[name].append(pgbench.run(
-                    to_libpq(storefront_url), script, clients=CONNECTIONS, seconds=seconds,
-                    protocol="prepared", latencies=True,
-                ))  # fmt: skip
-
-        def run_all(name: str, base: str, endpoints: tuple[str, ...] = tuple(ENDPOINTS)) -> None:
-            results[name] = {e: row(measure(base, e, seconds)) for e in endpoints}
-            print(f"  {name}: " + ", ".join(
-                f"{e} {r['rps']:,.0f}/s" for e, r in results[name].items()), flush=True)  # fmt: skip
-
-        baseline()
-        with mergepoint_up(owner_url, Path(tmp)) as (port, up_argv, up_env):
-            direct_port = int(up_env.pop("_port"))
-            if "up" in wanted:
-                run_all("up", f"http://127.0.0.1:{port}")
-            if "up-direct" in wanted:
-                with server(up_argv, up_env, f"http://127.0.0.1:{direct_port}/readyz"):
-                    run_all("up-direct", f"http://127.0.0.1:{direct_port}")
-            for name, make in CANDIDATES.items():
-                if name not in wanted:
-                    continue
+        # Everything runs at once (idle until measured), `mergepoint up` and its event
+        # consumers too, also while pgbench runs: the same machine for every figure.
+        port, up_argv, up_env = servers.enter_context(mergepoint_up(owner_url, Path(tmp)))
+        direct_port = int(up_env.pop("_port"))
+        bases: dict[str, tuple[str, tuple[str, ...]]] = {}
+        if "up" in wanted:
+            bases["up"] = (f"http://127.0.0.1:{port}", tuple(ENDPOINTS))
+        if "up-direct" in wanted:
+            servers.enter_context(
+                server(up_argv, up_env, f"http://127.0.0.1:{direct_port}/readyz")
+            )
+            bases["up-direct"] = (f"http://127.0.0.1:{direct_port}", tuple(ENDPOINTS))
+        for name, make in CANDIDATES.items():
+            if name in wanted:
                 p = free_port()
-                with server(make(p), up_env, f"http://127.0.0.1:{p}/readyz"):
-                    run_all(name, f"http://127.0.0.1:{p}")
-            if "reference" in wanted:
-                p = free_port()
-                with server(REFERENCE(p), up_env, f"http://127.0.0.1:{p}/healthz"):
-                    run_all("reference", f"http://127.0.0.1:{p}", ("healthz", "products"))
-        baseline()
+                servers.enter_context(server(make(p), up_env, f"http://127.0.0.1:{p}/readyz"))
+                bases[name] = (f"http://127.0.0.1:{p}", tuple(ENDPOINTS))
+        if "reference" in wanted:
+            p = free_port()
+            servers.enter_context(server(REFERENCE(p), up_env, f"http://127.0.0.1:{p}/healthz"))
+            bases["reference"] = (f"http://127.0.0.1:{p}", ("healthz", "products"))
+
+        # Rounds, each endpoint's figures taken one after another (pgbench, then every
+        # server): a shared machine's drift hits them all alike; the medians are reported.
+        for round_ in range(1, args.rounds + 1):
+            for endpoint in chosen:
+                for name in [n for n in scripts if n.startswith(endpoint)]:
+                    baselines[name].append(pgbench.run(
+                        to_libpq(storefront_url), scripts[name], clients=CONNECTIONS,
+                        seconds=seconds, protocol="prepared", latencies=True,
+                    ))  # fmt: skip
+                for name, (base, endpoints) in bases.items():
+                    if endpoint in endpoints:
+                        result = measure(base, endpoint, seconds)
+                        runs.setdefault(name, {}).setdefault(endpoint, []).append(result)
+            figures = "; ".join(
+                f"{name} " + ", ".join(f"{e} {r[-1].rps:,.0f}" for e, r in per.items())
+                for name, per in runs.items()
+            )
+            print(f"  round {round_}: {figures}", flush=True)
+        servers.close()
         wait_for_disconnects(owner_url)
 
-    pg = {name: pg_row(mean(runs)) for name, runs in baselines.items() if runs}
-    write(args.name, args.seconds, results, pg, baselines)
+    results = {
+        name: {e: row(median_of(rs)) for e, rs in per.items()} for name, per in runs.items()
+    }
+    pg = {name: pg_row(median_pg(rs)) for name, rs in baselines.items() if rs}
+    write(args.name, args.seconds, args.rounds, results, pg, baselines, runs)
+
+
+def median_of(results: list[wrk.Result]) -> wrk.Result:
+    """The run with the median req/s (its latencies with it)."""
+    return sorted(results, key=lambda r: r.rps)[len(results) // 2]
+
+
+def median_pg(results: list[pgbench.Result]) -> pgbench.Result:
+    return sorted(results, key=lambda r: r.tps)[len(results) // 2]
 
 
 def order_script() -> str:
@@ -400,18 +438,6 @@ def order_script() -> str:
     return f"{PICK}{script};\n"
 
 
-def mean(runs: list[pgbench.Result]) -> pgbench.Result:
-    n = len(runs)
-    return pgbench.Result(
-        tps=sum(r.tps for r in runs) / n,
-        transactions=sum(r.transactions for r in runs),
-        failed=sum(r.failed for r in runs),
-        latency_ms=sum(r.latency_ms for r in runs) / n,
-        p50_ms=round(sum(r.p50_ms for r in runs) / n, 3),
-        p99_ms=round(sum(r.p99_ms for r in runs) / n, 3),
-    )
-
-
 def wait_for_disconnects(owner_url: str, timeout: float = 15) -> None:
     """Until the app roles' backends have exited: the owner may not terminate them, so the
     scratch database's DROP ... WITH (FORCE) would fail while one lingers."""
@@ -429,39 +455,48 @@ def wait_for_disconnects(owner_url: str, timeout: float = 15) -> None:
 def write(
     name: str,
     seconds: float,
+    rounds: int,
     results: dict[str, dict[str, Any]],
     pg: dict[str, dict[str, Any]],
     baselines: dict[str, list[pgbench.Result]],
+    runs: dict[str, dict[str, list[wrk.Result]]],
 ) -> None:
     rows: list[list[Any]] = []
-    for endpoint, label in (("products", "SELECT page (21 rows)"),
-                            ("orders", "the order, as the app sends it"),
-                            ("orders_round_trips", "the order in 7 round trips (before)")):  # fmt: skip
+    for endpoint, label in (
+        ("products", "SELECT page (21 rows)"),
+        ("orders", "the order, as the app sends it"),
+        ("orders_round_trips", "the order in 7 round trips (before)"),
+    ):
         if endpoint in pg:
             b = pg[endpoint]
             rows.append([f"pgbench: {label}", "", f"{b['tps']:,.0f}", f"{b['p50_ms']:.2f}",
                          f"{b['p99_ms']:.2f}", b["failed"], "", ""])  # fmt: skip
     for server_name, per in results.items():
-        floor = per["healthz"]["rps"]
+        floor = per.get("healthz", {}).get("rps")
         for endpoint, r in per.items():
             base = pg.get(endpoint, {}).get("tps")
             vs_pg = f"{r['rps'] / base:.3f}" if base else ""
-            vs_floor = f"{r['rps'] / floor:.2f}" if endpoint != "healthz" else ""
+            vs_floor = f"{r['rps'] / floor:.2f}" if floor and endpoint != "healthz" else ""
             rows.append([server_name, endpoint, f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}",
                          f"{r['p99_ms']:.2f}", r["errors"], vs_pg, vs_floor])  # fmt: skip
     targets = check_targets(results, pg)
     path = report(
         name,
-        f"storefront: wrk {CONNECTIONS} connections and pgbench {CONNECTIONS} clients,"
-        f" {seconds:g} s each",
+        f"storefront: wrk {CONNECTIONS} connections, pgbench {CONNECTIONS} clients,"
+        f" {seconds:g} s each, median of {rounds} round(s)",
         ["server", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "API/pgbench", "API/floor"],
         rows,
         {
             "seconds": seconds,
+            "rounds": rounds,
             "connections": CONNECTIONS,
             "servers": results,
             "pgbench": pg,
-            "pgbench_runs": {k: [r.tps for r in v] for k, v in baselines.items()},
+            "runs": {
+                "pgbench": {k: [round(r.tps, 1) for r in v] for k, v in baselines.items()},
+                **{n: {e: [round(r.rps, 1) for r in rs] for e, rs in per.items()}
+                   for n, per in runs.items()},
+            },  # fmt: skip
             "targets": targets,
             "load_average_1m_after": round(os.getloadavg()[0], 2),
         },
@@ -480,21 +515,23 @@ def check_targets(
     up = results.get("up")
     if up is None:
         return out
-    if "orders" in pg:
+    if "orders" in pg and "orders" in up:
         ratio = up["orders"]["rps"] / pg["orders"]["tps"]
         out["orders_vs_pgbench"] = {"what": "POST /api/orders / pgbench same transaction >= 0.5",
                                     "value": round(ratio, 3), "reached": ratio >= 0.5}  # fmt: skip
-    if "reference" in results:
+    if "products" in up and "products" in results.get("reference", {}):
         ratio = up["products"]["rps"] / results["reference"]["products"]["rps"]
         out["products_vs_reference"] = {
             "what": "GET /api/products under up / reference (Flask + psycopg, granian) >= 0.7",
             "value": round(ratio, 3), "reached": ratio >= 0.7}  # fmt: skip
-    p99, p50 = up["orders"]["p99_ms"], up["orders"]["p50_ms"]
-    out["orders_p99_vs_p50"] = {"what": "orders p99 <= 4x p50 (under up)",
-                                "value": round(p99 / p50, 2) if p50 else None,
-                                "reached": bool(p50) and p99 <= 4 * p50}  # fmt: skip
+    if "orders" in up:
+        p99, p50 = up["orders"]["p99_ms"], up["orders"]["p50_ms"]
+        out["orders_p99_vs_p50"] = {"what": "orders p99 <= 4x p50 (under up)",
+                                    "value": round(p99 / p50, 2) if p50 else None,
+                                    "reached": bool(p50) and p99 <= 4 * p50}  # fmt: skip
     if "up-direct" in results:
-        ratios = {e: round(up[e]["rps"] / results["up-direct"][e]["rps"], 3) for e in up}
+        direct = results["up-direct"]
+        ratios = {e: round(up[e]["rps"] / direct[e]["rps"], 3) for e in up if e in direct}
         out["up_vs_direct"] = {"what": "under up / the same server started directly >= 0.9",
                                "value": ratios, "reached": min(ratios.values()) >= 0.9}  # fmt: skip
     return out

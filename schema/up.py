@@ -2,10 +2,11 @@
 
 Database (embedded unless MERGEPOINT_DATABASE_URL), shared migrations and roles, each app's
 own migrations through the app's own command, demo data when the shop is empty, a staff
-user, then the storefront and the back office under gunicorn, each with only its own role's
-URL. Ctrl-C (or SIGTERM) stops both, and the embedded server too if this run started it.
+user, then the storefront and the back office under granian (or gunicorn: schema.servers),
+each with only its own role's URL. Ctrl-C (or SIGTERM) stops both, and the embedded server
+too if this run started it.
 
-With ``one_host`` both apps run in one gunicorn instead (apps/onehost.py: the storefront
+With ``one_host`` both apps run in one server instead (apps/onehost.py: the storefront
 at ``/``, the back office at ``/backoffice/``), that one process holding both roles' URLs.
 
 With ``--pooler``/``--replica``/``--storefront-processes N`` (schema.fleet) PgBouncer and
@@ -31,7 +32,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from schema import db, deploy, embedded, fleet, stack, supervisor
+from schema import db, deploy, embedded, fleet, servers, stack, supervisor
 from schema.errors import MergepointError
 from schema.paths import ROOT
 from schema.ports import ensure_port_free
@@ -52,6 +53,7 @@ class Options:
         default_factory=lambda: {app.name: app.default_port for app in APPS}
     )
     workers: int = 2
+    server: str = servers.DEFAULT  # the WSGI server both apps run under (schema.servers)
     seed: bool = True
     access_log: bool = False  # errors are always shown; every request only if asked
     ready_timeout: float = 60.0
@@ -168,23 +170,18 @@ def consumer_spec(app: App, env: Mapping[str, str]) -> Spec:
     )
 
 
-def gunicorn_argv(
+def server_argv(
     options: Options, port: int, target: str, *, reuse_port: bool = False
 ) -> list[str]:
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{options.host}:{port}",
-        "--workers", str(options.workers),
-        "--threads", "4",
-        "--error-logfile", "-",
-        "--graceful-timeout", "5",
-        "--no-control-socket",  # two gunicorns would fight over ~/.gunicorn/gunicorn.ctl
-    ]  # fmt: skip
-    if options.access_log:
-        argv += ["--access-logfile", "-"]
-    if reuse_port:
-        argv += ["--reuse-port"]
-    return [*argv, target]
+    """The WSGI server's command line for ``target`` (schema.servers)."""
+    serve = servers.Serve(
+        host=options.host,
+        port=port,
+        workers=options.workers,
+        access_log=options.access_log,
+        reuse_port=reuse_port,
+    )
+    return servers.argv(options.server, target, serve)
 
 
 def app_specs(app: App, options: Options, env: Mapping[str, str]) -> list[Spec]:
@@ -199,10 +196,11 @@ def app_specs(app: App, options: Options, env: Mapping[str, str]) -> list[Spec]:
 def app_spec(
     app: App, options: Options, env: Mapping[str, str], *, name: str = "", reuse_port: bool = False
 ) -> Spec:
-    """The app under gunicorn, as its users run it (``gunicorn 'apps.flask_app:create_app()'``)."""
+    """The app under its WSGI server, as its users run it (``granian --interface wsgi
+    --factory apps.flask_app:create_app``, ``gunicorn 'apps.flask_app:create_app()'``)."""
     return Spec(
         name=name or app.name,
-        argv=gunicorn_argv(options, options.port(app), app.wsgi, reuse_port=reuse_port),
+        argv=server_argv(options, options.port(app), app.wsgi, reuse_port=reuse_port),
         env=env,
         colour=app.colour,
         cwd=ROOT,
@@ -211,13 +209,13 @@ def app_spec(
 
 
 def one_host_spec(options: Options, app_envs: Mapping[str, Mapping[str, str]]) -> Spec:
-    """Both apps in one gunicorn (``gunicorn apps.onehost:application``), ready when both
-    are; its environment is both apps' (each reads only its own variables)."""
+    """Both apps in one server (``granian --interface wsgi apps.onehost:application``),
+    ready when both are; its environment is both apps' (each reads only its own variables)."""
     assert options.one_host is not None
     probes = [http_ok(f"{options.base_url(app)}{app.probe}") for app in APPS]
     return Spec(
         name=ONE_HOST_NAME,
-        argv=gunicorn_argv(options, options.one_host, ONE_HOST_WSGI),
+        argv=server_argv(options, options.one_host, ONE_HOST_WSGI),
         env=stack.one_host_env(app_envs),
         colour="green",
         cwd=ROOT,

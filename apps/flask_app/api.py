@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
+from pydantic_core import to_json
 from werkzeug.exceptions import HTTPException
 
 from apps.flask_app import limits, request_id, tokens
@@ -409,6 +410,11 @@ def _headers(own: dict[str, Any], retry_after: bool | None = None) -> dict[str, 
 
 
 def json_response(
-    model: BaseModel, status: int = 200, headers: Mapping[str, str] | None = None
+    body: BaseModel | Mapping[str, Any],
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
-    return Response(model.model_dump_json(), status, headers, mimetype="application/json")
+    """A model, or plain data shaped as one (rows the database returned, which need no
+    validation on the way out), as JSON: pydantic-core writes both the same way."""
+    data = body.model_dump_json() if isinstance(body, BaseModel) else to_json(body)
+    return Response(data, status, headers, mimetype="application/json")

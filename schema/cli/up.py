@@ -7,7 +7,7 @@ import sys
 import click
 from rich.console import Console
 
-from schema import fleet
+from schema import fleet, servers
 from schema import pooler as pooler_module
 from schema import up as up_module
 from schema.errors import MergepointError
@@ -32,7 +32,7 @@ from schema.registry import app
 @click.option(
     "--one-host",
     is_flag=True,
-    help="Serve both apps at one address from one gunicorn: the storefront at /, the back "
+    help="Serve both apps at one address from one server: the storefront at /, the back "
     "office at /backoffice/ (staff then reach /api/staff/ with their login). "
     "Example: mergepoint up --one-host",
 )
@@ -54,7 +54,15 @@ from schema.registry import app
     type=click.IntRange(1, 64),
     default=2,
     show_default=True,
-    help="gunicorn worker processes per app. Example: --workers 4",
+    help="Server worker processes per app. Example: --workers 4",
+)
+@click.option(
+    "--server",
+    type=click.Choice(servers.NAMES),
+    default=servers.DEFAULT,
+    show_default=True,
+    help="The WSGI server both apps run under: granian (measured fastest here, see "
+    "bench.storefront) or gunicorn. Example: mergepoint up --server gunicorn",
 )
 @click.option(
     "--access-log",
@@ -98,7 +106,7 @@ from schema.registry import app
     type=click.IntRange(1, 32),
     default=1,
     show_default=True,
-    help="Storefront server processes (each a gunicorn with --workers), sharing its port. "
+    help="Storefront server processes (each with --workers), sharing its port. "
     "Example: --storefront-processes 4",
 )
 @click.pass_context
@@ -110,6 +118,7 @@ def up(
     port: int | None,
     host: str,
     workers: int,
+    server: str,
     access_log: bool,
     no_seed: bool,
     pooler: bool,
@@ -120,12 +129,12 @@ def up(
 ) -> None:
     """Run everything: database, migrations, roles, demo data, staff user, both apps.
 
-    The storefront (Flask) and the back office (Django admin) run under gunicorn as two
-    processes, each connected as its own role; with --one-host, as one process serving
-    both at one address (each app still connects as its own role, but that process holds
-    both roles' URLs). Staff login comes from MERGEPOINT_ADMIN_USER /
-    MERGEPOINT_ADMIN_PASSWORD, or is generated and printed once. Ctrl-C stops both apps
-    (and the embedded database, if this run started it).
+    The storefront (Flask) and the back office (Django admin) run under granian (or
+    gunicorn: --server gunicorn) as two processes, each connected as its own role; with
+    --one-host, as one process serving both at one address (each app still connects as
+    its own role, but that process holds both roles' URLs). Staff login comes from
+    MERGEPOINT_ADMIN_USER / MERGEPOINT_ADMIN_PASSWORD, or is generated and printed once.
+    Ctrl-C stops both apps (and the embedded database, if this run started it).
 
     With --pooler both web apps connect through PgBouncer; with --replica reports run on a
     streaming replica; --storefront-processes N runs N storefronts on one port.
@@ -154,6 +163,7 @@ def up(
         host=host,
         ports={"storefront": storefront_port, "backoffice": backoffice_port},
         workers=workers,
+        server=server,
         seed=not no_seed,
         access_log=access_log,
         one_host=(port or app("storefront").default_port) if one_host else None,

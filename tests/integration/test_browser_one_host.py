@@ -99,7 +99,7 @@ def one_host(pg, tmp_path_factory) -> Iterator[OneHost]:
     assert alive == [], alive  # ...and every process it started
 
 
-def test_one_gunicorn_serves_both_and_the_banner_says_where(one_host):
+def test_one_server_serves_both_and_the_banner_says_where(one_host):
     output = "\n".join(one_host.up.lines)
     base = one_host.base
     assert f"storefront   {base}/api/products" in output
@@ -109,7 +109,7 @@ def test_one_gunicorn_serves_both_and_the_banner_says_where(one_host):
     children = psutil.Process(one_host.up.process.pid).children(recursive=True)
     served = [p for p in children if "apps.onehost:application" in " ".join(p.cmdline())]
     consumers = [p for p in children if "events" in " ".join(p.cmdline())]
-    assert len(served) == 3  # one gunicorn: a master and two workers
+    assert len(served) == 3  # one server (granian): a main process and two workers
     assert len(children) == 3 + len(consumers) == 5  # beside it, the two event consumers
 
 

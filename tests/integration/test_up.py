@@ -56,7 +56,7 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
     try:
         up.wait_for(r"mergepoint is up")
         children = psutil.Process(up.process.pid).children(recursive=True)
-        assert len(children) >= 4  # two gunicorn masters and their workers
+        assert len(children) >= 4  # two servers (granian) and their workers
         shop, office = f"http://127.0.0.1:{sf_port}", f"http://127.0.0.1:{bo_port}"
         sku = up.wait_for(r'"sku": "([A-Z0-9-]+)"').group(1)
         assert "login: staff / correct-horse-battery" in "\n".join(up.lines)

@@ -55,7 +55,8 @@ def place(token_hash: str, body: OrderCreate, headers: dict[str, str | None]) ->
     order, replayed = shop.place_order(connection(), token_hash, body.merged(), key)
     if replayed:
         return json_response(order, 200, {"Idempotent-Replayed": "true"})
-    location = url_for("orders.get_order", order_id=order.id)
+    assert isinstance(order, dict)  # a new order is the statement's data
+    location = url_for("orders.get_order", order_id=order["id"])
     return json_response(order, 201, {"Location": location})
 
 
