@@ -1,10 +1,12 @@
-"""Process helpers for the reliability suite: the apps under gunicorn, used over real HTTP.
+"""Process helpers for the reliability suite: the apps under gunicorn (or granian, as
+`mergepoint up` runs them: schema.servers), used over real HTTP.
 
 Each app runs as it does in production: ``python -m gunicorn`` in a subprocess with only
 its own environment (its role's URL; the back office also its secret key and allowed
 hosts), bound to a port the kernel picks (read back from gunicorn's "Listening at" line,
-so two runs never race for a port). Clients are real threads with httpx; every call is
-recorded with its timing so a test can say which requests failed, when and how.
+so two runs never race for a port; granian, given a free port, says the same line).
+Clients are real threads with httpx; every call is recorded with its timing so a test can
+say which requests failed, when and how.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import httpx
 import psycopg
 import pytest
 
+from schema import servers
 from schema.paths import ROOT
+from tests.support import free_port
 
 MANAGE = ROOT / "apps" / "django_app" / "manage.py"
 STOREFRONT_WSGI = "apps.flask_app:create_app()"
@@ -54,7 +58,8 @@ def backoffice_env(url: str, **extra: str) -> dict[str, str]:
 
 
 class Gunicorn:
-    """One gunicorn master and its workers, output in ``log``."""
+    """One gunicorn master and its workers (or granian's, ``server="granian"``, with the
+    command line `mergepoint up` gives it), output in ``log``."""
 
     def __init__(
         self,
@@ -65,9 +70,11 @@ class Gunicorn:
         workers: int = 2,
         threads: int = 8,
         args: Sequence[str] = (),
+        server: str = servers.GUNICORN,
     ) -> None:
         self.log = log
         self.base = ""
+        self.server = server
         argv = [
             sys.executable, "-m", "gunicorn",
             "--bind", "127.0.0.1:0",
@@ -78,6 +85,10 @@ class Gunicorn:
             *args,
             wsgi,
         ]  # fmt: skip
+        if server == servers.GRANIAN:
+            assert not args, "extra arguments are gunicorn's"
+            serve = servers.Serve("127.0.0.1", free_port(), workers=workers, threads=threads)
+            argv = servers.argv(server, wsgi, serve)
         with log.open("w") as out:
             self.process = subprocess.Popen(
                 argv,
@@ -97,7 +108,8 @@ class Gunicorn:
         with httpx.Client(timeout=5) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    pytest.fail(f"gunicorn exited with {self.process.returncode}:\n{self.output()}")
+                    code = self.process.returncode
+                    pytest.fail(f"{self.server} exited with {code}:\n{self.output()}")
                 if not self.base:
                     if found := _LISTENING.search(self.output()):
                         self.base = found.group(1)
@@ -108,7 +120,7 @@ class Gunicorn:
                     except httpx.TransportError:
                         pass
                 time.sleep(0.1)
-        pytest.fail(f"gunicorn did not answer {probe} within {timeout}s:\n{self.output()}")
+        pytest.fail(f"{self.server} did not answer {probe} within {timeout}s:\n{self.output()}")
 
     def stop(self) -> int:
         """SIGTERM (graceful), then SIGKILL if it does not go; returns the exit code."""
@@ -129,14 +141,15 @@ def gunicorn(
     *,
     probe: str,
     args: Sequence[str] = (),
+    server: str = servers.GUNICORN,
     **options: int,
 ) -> Iterator[Gunicorn]:
-    server = Gunicorn(wsgi, env, log, args=args, **options)
+    process = Gunicorn(wsgi, env, log, args=args, server=server, **options)
     try:
-        server.wait_ready(probe)
-        yield server
+        process.wait_ready(probe)
+        yield process
     finally:
-        server.stop()
+        process.stop()
 
 
 def assert_no_traceback(server: Gunicorn) -> None:
@@ -155,14 +168,17 @@ def owner(fresh_db) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
-def storefront(fresh_db, tmp_path) -> Iterator[Gunicorn]:
-    """The storefront under gunicorn (2 workers x 8 threads) on this test's database.
+def storefront(request, fresh_db, tmp_path) -> Iterator[Gunicorn]:
+    """The storefront under gunicorn (2 workers x 8 threads) on this test's database; under
+    granian when parametrized so (``indirect=["storefront"]`` with "granian").
 
     Its load tests register hundreds of buyers from this one address: the registration
     limit per address is raised for them (to 1000 an hour), here and nowhere else.
     """
     env = {**storefront_env(fresh_db.url("storefront")), "STOREFRONT_REGISTRATION_LIMIT": "1000"}
-    with gunicorn(STOREFRONT_WSGI, env, tmp_path / "storefront.log", probe="/readyz") as server:
+    kind = getattr(request, "param", servers.GUNICORN)
+    log = tmp_path / "storefront.log"
+    with gunicorn(STOREFRONT_WSGI, env, log, probe="/readyz", server=kind) as server:
         yield server
     assert_no_traceback(server)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from schema import db, migrations, roles, stack
+from schema import db, migrations, roles, servers, stack
 from tests.data import Shop
 from tests.harness import Database
 from tests.reliability.conftest import (
@@ -57,6 +57,7 @@ GRACE = 0.5
 LINES = [{"sku": sku, "quantity": 1} for sku in ("KILL-A", "KILL-B", "KILL-C")]
 
 
+@pytest.mark.parametrize("storefront", servers.NAMES, indirect=True)
 def test_killed_backends_fail_only_requests_in_flight_and_no_order_is_partial(
     pg, fresh_db, owner, shop, storefront, http
 ):
@@ -184,8 +185,9 @@ def own_server():
 RECOVERY_LIMIT = 5.0  # seconds from the server being back to the first order placed
 
 
+@pytest.mark.parametrize("server", servers.NAMES)
 def test_database_stopped_readyz_is_503_then_the_storefront_recovers_by_itself(
-    own_server, tmp_path, http
+    server, own_server, tmp_path, http
 ):
     directory, owner_url = own_server
     prefix = f"r{secrets.token_hex(3)}_"
@@ -199,8 +201,8 @@ def test_database_stopped_readyz_is_503_then_the_storefront_recovers_by_itself(
 
     order = {"lines": [{"sku": "BACK-1", "quantity": 1}]}
     with gunicorn(STOREFRONT_WSGI, storefront_env(url), tmp_path / "sf.log", probe="/readyz",
-                  threads=4) as server:  # fmt: skip
-        base = server.base
+                  threads=4, server=server) as storefront:  # fmt: skip
+        base = storefront.base
         (customer,) = register_customers(http, base, 1)
 
         def place() -> Call:
@@ -237,7 +239,7 @@ def test_database_stopped_readyz_is_503_then_the_storefront_recovers_by_itself(
         assert (ready.status, ready.body) == (200, {"status": "ready"})
         assert [place().status for _ in range(5)] == [201] * 5
         print(f"recovered {recovered:.3f}s after the server was back")
-    assert_no_traceback(server)
+    assert_no_traceback(storefront)
 
     with db.connect(owner_url, autocommit=True) as conn:
         counts = conn.execute(
