@@ -1,5 +1,6 @@
 """The cost of `mergepoint up`'s log relay: the storefront under `up` beside the same
-gunicorn command started directly, on the same database, in the same run.
+server command (schema.servers: granian, or gunicorn with ``--server gunicorn``) started
+directly, on the same database, in the same run.
 
 `up` runs with its output on a pseudo-terminal read as fast as a terminal would (the
 relay's worst case is a coloured terminal); the direct server's output goes nowhere.
@@ -7,6 +8,7 @@ Rounds alternate (up, direct, up, direct, …) so drift on a shared machine hits
 ``--checkout DIR`` runs `up` from another checkout (an older commit, for a before/after).
 
     python -m bench.relay [--rounds 3] [--seconds 5] [--access-log] [--checkout DIR]
+                          [--server granian|gunicorn]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from bench import wrk
 from bench.common import report
+from schema import servers
 from schema.paths import ROOT
 from schema.ports import free_port
 
@@ -61,6 +64,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--access-log", action="store_true", help="run up with --access-log")
     parser.add_argument("--checkout", type=Path, default=ROOT, help="where to run up from")
+    parser.add_argument("--server", choices=servers.NAMES, default=servers.DEFAULT)
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="bench-relay-"))
@@ -72,6 +76,8 @@ def main() -> None:
             "--storefront-port", str(up_port), "--backoffice-port", str(bo_port)]  # fmt: skip
     if args.access_log:
         argv.append("--access-log")
+    if args.server != servers.DEFAULT:
+        argv += ["--server", args.server]
     master, slave = pty.openpty()
     up = subprocess.Popen(argv, cwd=args.checkout, env=env, stdout=slave, stderr=slave)
     os.close(slave)
@@ -85,9 +91,8 @@ def main() -> None:
             cwd=ROOT, env=env, capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         direct = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{direct_port}",
-             "--workers", "2", "--threads", "4", "--error-logfile", "-",
-             "--no-control-socket", "apps.flask_app:create_app()"],
+            servers.argv(args.server, "apps.flask_app:create_app()",
+                         servers.Serve("127.0.0.1", direct_port, workers=2)),
             cwd=args.checkout, env={**env, "STOREFRONT_DATABASE_URL": url},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -114,7 +119,8 @@ def main() -> None:
     errors = {name: sum(r.errors for r in rs) for name, rs in results.items()}
     rows = [
         [label, f"{rps['up']:,.0f}", f"{p99['up']:.1f}", errors["up"]],
-        ["direct gunicorn", f"{rps['direct']:,.0f}", f"{p99['direct']:.1f}", errors["direct"]],
+        [f"direct {args.server}", f"{rps['direct']:,.0f}", f"{p99['direct']:.1f}",
+         errors["direct"]],  # fmt: skip
         ["up / direct", f"{ratio:.2f}", "", ""],
     ]
     report(
@@ -124,6 +130,7 @@ def main() -> None:
         rows,
         {
             "checkout": str(args.checkout),
+            "server": args.server,
             "access_log": args.access_log,
             "rounds": args.rounds,
             "seconds": args.seconds,

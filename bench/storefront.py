@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import pty
 import signal
@@ -40,6 +41,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from bench import pgbench, wrk
 from bench.common import PREFIX, connect, report, scratch_database
@@ -316,6 +320,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="storefront", help="results file name (bench/results)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument(
+        "--before",
+        type=Path,
+        help="an earlier run's results (bench/results/*.json): a before/after table of up",
+    )
+    parser.add_argument(
         "--endpoints", default=",".join(ENDPOINTS), help="comma-separated (default: all three)"
     )
     args = parser.parse_args(argv)
@@ -402,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         name: {e: row(median_of(rs)) for e, rs in per.items()} for name, per in runs.items()
     }
     pg = {name: pg_row(median_pg(rs)) for name, rs in baselines.items() if rs}
-    write(args.name, args.seconds, args.rounds, results, pg, baselines, runs)
+    write(args.name, args.seconds, args.rounds, results, pg, baselines, runs, args.before)
 
 
 def median_of(results: list[wrk.Result]) -> wrk.Result:
@@ -460,7 +469,9 @@ def write(
     pg: dict[str, dict[str, Any]],
     baselines: dict[str, list[pgbench.Result]],
     runs: dict[str, dict[str, list[wrk.Result]]],
+    before_path: Path | None = None,
 ) -> None:
+    before = json.loads(before_path.read_text()) if before_path else None
     rows: list[list[Any]] = []
     for endpoint, label in (
         ("products", "SELECT page (21 rows)"),
@@ -499,12 +510,51 @@ def write(
             },  # fmt: skip
             "targets": targets,
             "load_average_1m_after": round(os.getloadavg()[0], 2),
+            **({"before": compare(before, results, pg, targets)} if before else {}),
         },
     )
     for target in targets.values():
         print(f"  {'reached' if target['reached'] else 'missed '}  {target['what']}:"
               f" {target['value']}")  # fmt: skip
     print(f"wrote {path.relative_to(ROOT)}")
+
+
+def compare(
+    before: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    pg: dict[str, dict[str, Any]],
+    targets: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """`mergepoint up`'s figures and the targets, then (``before``, an earlier run's
+    results) and now, printed as a table; returned for the results file."""
+    then_up, now_up = before["servers"].get("up", {}), results.get("up", {})
+    rows: list[list[Any]] = []
+    for endpoint in ENDPOINTS:
+        if endpoint in then_up and endpoint in now_up:
+            a, b = then_up[endpoint], now_up[endpoint]
+            rows.append([f"up {endpoint} req/s", f"{a['rps']:,.0f}", f"{b['rps']:,.0f}",
+                         f"{b['rps'] / a['rps']:.2f}x"])  # fmt: skip
+            rows.append([f"up {endpoint} p50 / p99 ms", f"{a['p50_ms']:.1f} / {a['p99_ms']:.1f}",
+                         f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f}", ""])  # fmt: skip
+    for name, target in targets.items():
+        then = before.get("targets", {}).get(name, {}).get("value")
+        rows.append([target["what"], json.dumps(then), json.dumps(target["value"]),
+                     "reached" if target["reached"] else "missed"])  # fmt: skip
+    Console(width=120).print(
+        table_of(f"before ({before['date']}) and after", ["", "before", "after", ""], rows)
+    )
+    return {"date": before["date"], "servers": before["servers"],
+            "pgbench": before.get("pgbench", {}), "targets": before.get("targets", {}),
+            "table": rows}  # fmt: skip
+
+
+def table_of(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column else "left")
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    return table
 
 
 def check_targets(
