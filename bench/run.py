@@ -23,7 +23,7 @@ from bench.common import RESULTS
 
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     # name: (full arguments, quick arguments)
-    "storefront": ([], ["--seconds", "3"]),
+    "storefront": (["--seconds", "5"], ["--seconds", "3", "--rounds", "1"]),
     "backoffice": ([], ["--large", "20000", "-n", "10"]),
     "seed": ([], ["--orders", "20000"]),
     "triggers": ([], ["--large", "20000", "-n", "200"]),
