@@ -22,21 +22,10 @@ from playwright.sync_api import sync_playwright
 from apps.django_app.backoffice.models import Product, StockMovement
 from schema.paths import ROOT
 from tests.django_app.conftest import make_user
-from tests.support import free_port
+from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
 
 

@@ -25,21 +25,10 @@ from psycopg import errors
 
 from tests.data import Shop
 from tests.integration.support import Up
-from tests.support import free_port
+from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN, ADMIN_PASSWORD = "staff", "correct-horse-battery"
 PASSWORD = "a staff member's passphrase"
 
