@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from schema.ports import free_port
 
-__all__ = ["exports", "free_port", "one_line_error"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "exports", "free_port", "one_line_error"]
+
+# The browser tests' chromium (Debian's package, installed by .ci/run) and its headless flags.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def one_line_error(text: str, *fragments: str) -> str:
