@@ -122,6 +122,7 @@ def procrastinate_revision(op: _Op, procrastinate_sql: str) -> None:
     else can be found there), then every function of ``tasks`` gets its fixed search_path
     again and the owner's session its pinned one."""
     op.execute(f"SET LOCAL search_path = {TASKS}, pg_catalog, pg_temp")
-    op.execute(procrastinate_sql)
+    # Its tables are procrastinate's, kept as it ships them (bigserial ids included).
+    op.execute(f"-- squawk-ignore-file prefer-identity\n{procrastinate_sql}")
     op.execute("SET LOCAL search_path = pg_catalog, pg_temp")
     op.execute(FIX_FUNCTION_SEARCH_PATHS)
