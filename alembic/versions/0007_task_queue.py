@@ -56,8 +56,10 @@ ADDITIONS = (
     " WITH CHECK (job_id IN (SELECT j.id FROM tasks.procrastinate_jobs j))",
     "CREATE POLICY own_periodic_tasks ON tasks.procrastinate_periodic_defers"
     f" USING (split_part(task_name, '.', 1) = {APP})"
-    f" WITH CHECK (split_part(task_name, '.', 1) = {APP}"
-    " AND (job_id IS NULL OR job_id IN (SELECT j.id FROM tasks.procrastinate_jobs j)))",
+    f" WITH CHECK (split_part(task_name, '.', 1) = {APP})",
+    # Deleting a job unlinks every periodic defer naming it, whoever's (a defer of another
+    # app pointing at one's job must not keep it from being deleted). A trigger function.
+    "ALTER FUNCTION tasks.procrastinate_unlink_periodic_defers_v1() SECURITY DEFINER",
 )
 
 REVOKE_FROM_PUBLIC = """

@@ -34,6 +34,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
+from procrastinate.contrib.django import models as procrastinate_models
 
 from apps.django_app.backoffice import imports, services
 from apps.django_app.backoffice.errors import BackofficeError
@@ -49,6 +50,17 @@ from apps.django_app.backoffice.models import (
     StockMovement,
 )
 from apps.django_app.backoffice.paginator import EstimatedCountPaginator
+
+# procrastinate's own admin pages (jobs, workers, events) are not offered: an import has
+# its own page, and their retry and abort actions would run around it.
+for _model in (
+    procrastinate_models.ProcrastinateJob,
+    procrastinate_models.ProcrastinateEvent,
+    procrastinate_models.ProcrastinateWorker,
+    procrastinate_models.ProcrastinatePeriodicDefer,
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 admin.site.site_header = "mergepoint back office"
 admin.site.site_title = "mergepoint back office"

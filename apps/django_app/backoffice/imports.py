@@ -277,7 +277,7 @@ def run(import_id: int, should_stop: Callable[[], bool] = lambda: False) -> Prod
         if done is None:
             break
         log.info("import %s: %s of %s rows", import_id, f"{done:,}", f"{len(rows):,}")
-        if should_stop():
+        if done < len(rows) and should_stop():
             raise Stopped(f"import {import_id} stopped at row {done:,} of {len(rows):,}")
     ProductImport.objects.filter(pk=import_id).exclude(status=ProductImport.Status.DONE).update(
         status=ProductImport.Status.DONE, finished_at=timezone.now()
