@@ -147,9 +147,8 @@ def drift(url: str, prefix: str = "") -> list[str]:
     want = expected(url)
     source = f"procrastinate {installed_version()}"
     if installed_version() != PROCRASTINATE_VERSION:
-        source += f" (alembic installed {PROCRASTINATE_VERSION})"
-    lines = [f"tasks: missing (a fresh {source} has it): {line}" for line in sorted(want - live)]
-    lines += [
-        f"tasks: not in a fresh {source} nor our additions: {line}" for line in sorted(live - want)
-    ]
+        source += f" (alembic installed {PROCRASTINATE_VERSION}'s)"
+    against = f"a fresh install of {source} with our additions"
+    lines = [f"tasks: missing ({against} has it): {line}" for line in sorted(want - live)]
+    lines += [f"tasks: unexpected (not in {against}): {line}" for line in sorted(live - want)]
     return lines + roles.privilege_drift(url, prefix, TASKS)
