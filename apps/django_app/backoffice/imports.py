@@ -205,7 +205,9 @@ def rule_errors(rows: list[Row]) -> list[LineError]:
         rules = cursor.fetchall()
         if not rules:
             return []
-        checks = ", ".join(f"(%s, ({expression}))" for _name, expression in rules)
+        checks = ", ".join(
+            f"(%s, ({expression.replace('%', '%%')}))" for _name, expression in rules
+        )
         cursor.execute(
             "SELECT t.line, t.sku, t.name, t.price_cents, t.stock, c.rule"
             " FROM unnest(%s::int[], %s::text[], %s::text[], %s::int[], %s::int[])"
