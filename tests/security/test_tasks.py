@@ -150,8 +150,8 @@ def test_periodic_tasks_belong_to_the_app_they_are_named_after(fresh_db, owner):
             )
         with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
             attacker.execute(
-                "INSERT INTO procrastinate_periodic_defers (task_name, periodic_id, defer_timestamp)"
-                " VALUES ('backoffice.sweep', 'sweep', 1)"
+                "INSERT INTO procrastinate_periodic_defers"
+                " (task_name, periodic_id, defer_timestamp) VALUES ('backoffice.sweep', 'sweep', 1)"
             )
     with fresh_db.connect("backoffice", autocommit=True) as victim:
         job = defer(victim, "backoffice")
