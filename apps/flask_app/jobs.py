@@ -112,6 +112,11 @@ def export_customer_data(context: JobContext, export_id: int) -> bool:
     return made
 
 
+@app.task(name="storefront.ping", queue=QUEUE)
+def ping() -> None:
+    """A job that does nothing: a queue's health check, and bench/jobs.py's unit of work."""
+
+
 @app.periodic(cron="* * * * * */5", periodic_id="sweep")
 @app.task(name="storefront.sweep", queue=QUEUE, pass_context=True)
 async def sweep(context: JobContext, timestamp: int) -> int:

@@ -303,6 +303,7 @@ class ProductImportBatch(models.Model):
     )
     first_row = models.IntegerField()  # index into ProductImport.rows
     outcome = models.TextField()  # CSV lines: line,sku,outcome,stock_before,stock_after
+    written_at = models.DateTimeField(auto_now_add=True)  # just before its commit
 
     class Meta:
         db_table = "product_import_batches"

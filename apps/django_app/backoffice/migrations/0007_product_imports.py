@@ -66,6 +66,7 @@ class Migration(migrations.Migration):
                 ),
                 ("first_row", models.IntegerField()),
                 ("outcome", models.TextField()),
+                ("written_at", models.DateTimeField(auto_now_add=True)),
                 (
                     "product_import",
                     models.ForeignKey(
