@@ -98,8 +98,10 @@ def test_one_gunicorn_serves_both_and_the_banner_says_where(one_host):
     children = psutil.Process(one_host.up.process.pid).children(recursive=True)
     served = [p for p in children if "apps.onehost:application" in " ".join(p.cmdline())]
     consumers = [p for p in children if "events" in " ".join(p.cmdline())]
+    workers = [p for p in children if "worker" in p.cmdline()]
     assert len(served) == 3  # one gunicorn: a master and two workers
-    assert len(children) == 3 + len(consumers) == 5  # beside it, the two event consumers
+    assert (len(consumers), len(workers)) == (2, 2)  # beside it, each app's consumer and worker
+    assert len(children) == 3 + 2 + 2
 
 
 @pytest.fixture(scope="module")
