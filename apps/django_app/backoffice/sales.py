@@ -1,0 +1,257 @@
+"""The daily sales rollup: orders per day (UTC) and status, kept from the order events.
+
+The admin index charts 30 days of sales and the status funnel. Read from ``shop.orders``
+that is a scan of a month of orders (about 300 ms at a million); read from here it is
+120 rows at most, whatever the history. Who keeps it, and why it is exact:
+
+* **The back office's own consumer**, subscription ``backoffice-sales`` (``order.placed``,
+  ``order.paid``, ``order.shipped``, ``order.cancelled``, ``shop.bulk_loaded``). Checkout
+  does no extra work (the outbox is written anyway) and nothing serializes it: one writer,
+  the consumer, applies each batch with one upsert, in the transaction that acknowledges
+  the batch, so each event counts exactly once.
+* **An event moves one order between statuses**: ``order.placed`` adds it to ``placed``
+  on its day; ``order.paid`` moves it from ``placed`` to ``paid``; a cancel from wherever
+  it was to ``cancelled``. Its day, units and total are read from ``shop.orders`` and
+  ``shop.order_lines``, which never change once the order is placed; the moves add up in
+  any order.
+* **A rebuild counts ``shop.orders`` in one statement and keeps that statement's
+  snapshot.** An event whose transaction the snapshot saw is already counted, and is
+  skipped; any other is applied. The consumer rebuilds when there is no rollup yet, and
+  when ``mergepoint seed`` says it wrote orders without their events (``shop.bulk_loaded``,
+  in the seed's own transaction); ``manage.py rebuild_sales`` rebuilds on demand.
+* **The last event applied is kept** with the rollup: an event redelivered (a subscription
+  replayed by an operator) is skipped, not counted twice.
+* Every change takes the state table's lock (SHARE ROW EXCLUSIVE, which conflicts with
+  itself): a rebuild and a batch never interleave. Readers are never blocked.
+
+Days and statuses mean what ``schema/reports/sales_by_day.sql`` and
+``order_status_funnel.sql`` mean (UTC days): the tests compare them over 180 days.
+
+Every function takes a DB-API cursor (Django's or psycopg's) of the back office's role and
+runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+CONSUMER = "backoffice-sales"
+BULK_LOADED = "shop.bulk_loaded"
+ORDER_TOPICS = ("order.placed", "order.paid", "order.shipped", "order.cancelled")
+TOPICS = (*ORDER_TOPICS, BULK_LOADED)
+# A rebuild scans every order: far longer than a request may take (the role's 30 s).
+REBUILD_TIMEOUT = "15min"
+
+# Every order there is, by its day (UTC, as sales_by_day) and status now; and, in the
+# same statement (so with the same snapshot), the state: what that snapshot saw.
+BUILD = """
+WITH built AS (
+    INSERT INTO sales_rollup (day, status, orders, units, value_cents)
+    SELECT (o.placed_at AT TIME ZONE 'UTC')::date, o.status, count(*),
+           coalesce(sum(l.units), 0), coalesce(sum(o.total_cents), 0)
+      FROM shop.orders o
+      LEFT JOIN (SELECT order_id, sum(quantity) AS units
+                   FROM shop.order_lines GROUP BY order_id) l ON l.order_id = o.id
+     GROUP BY 1, 2
+    RETURNING orders
+)
+INSERT INTO sales_rollup_state AS s
+       (id, snapshot, built_at, built_orders, applied_txid, applied_id, applied_at)
+SELECT true, pg_current_snapshot(), now(), coalesce(sum(built.orders), 0), '0', 0, now()
+  FROM built
+ON CONFLICT (id) DO UPDATE
+   SET snapshot = excluded.snapshot, built_at = excluded.built_at,
+       built_orders = excluded.built_orders
+RETURNING built_orders
+"""
+
+# One batch of order events: each moves its order out of its previous status (if any)
+# and into its new one, on the order's day. Events the last rebuild saw, or already
+# applied, are left out.
+APPLY = """
+WITH state AS (
+    SELECT snapshot, applied_txid, applied_id FROM sales_rollup_state
+),
+batch AS (
+    SELECT e.order_id, e.status, e.previous
+      FROM unnest(%(ids)s::bigint[], %(txids)s::text[], %(orders)s::bigint[],
+                  %(statuses)s::text[], %(previous)s::text[])
+           AS e(id, txid, order_id, status, previous),
+           state s
+     WHERE NOT pg_visible_in_snapshot(e.txid::xid8, s.snapshot)
+       AND (e.txid::xid8, e.id) > (s.applied_txid, s.applied_id)
+),
+moves AS (
+    SELECT order_id, status, 1 AS sign FROM batch
+    UNION ALL
+    SELECT order_id, previous, -1 FROM batch WHERE previous IS NOT NULL
+),
+orders AS (
+    SELECT o.id, (o.placed_at AT TIME ZONE 'UTC')::date AS day, o.total_cents,
+           (SELECT coalesce(sum(l.quantity), 0) FROM shop.order_lines l
+             WHERE l.order_id = o.id) AS units
+      FROM shop.orders o
+     WHERE o.id IN (SELECT order_id FROM batch)
+)
+INSERT INTO sales_rollup AS r (day, status, orders, units, value_cents)
+SELECT o.day, m.status, sum(m.sign), sum(m.sign * o.units), sum(m.sign * o.total_cents)
+  FROM moves m JOIN orders o ON o.id = m.order_id
+ GROUP BY o.day, m.status
+ON CONFLICT (day, status) DO UPDATE
+   SET orders = r.orders + excluded.orders,
+       units = r.units + excluded.units,
+       value_cents = r.value_cents + excluded.value_cents
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    txid: str  # xid8, as text
+    topic: str
+    order_id: int | None
+    status: str | None
+    previous: str | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    events: int  # taken from the subscription (acknowledged)
+    applied: int  # order events among them (some may have been skipped as counted)
+    rebuilt: int | None  # the orders a rebuild counted first, if it rebuilt
+
+
+def lock(cursor: Any) -> None:
+    """Serialize every change of the rollup (readers are not blocked)."""
+    cursor.execute("LOCK TABLE sales_rollup_state IN SHARE ROW EXCLUSIVE MODE")
+
+
+def rebuild(cursor: Any) -> int:
+    """Count every order again, in one statement; the number of orders counted."""
+    lock(cursor)
+    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [REBUILD_TIMEOUT])
+    cursor.execute("DELETE FROM sales_rollup")
+    cursor.execute(BUILD)
+    row = cursor.fetchone()
+    cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+    return int(row[0]) if row else 0
+
+
+def is_built(cursor: Any) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM sales_rollup_state)")
+    return bool(cursor.fetchone()[0])
+
+
+def unseen_by_build(cursor: Any, txids: list[str]) -> bool:
+    """Whether any of these transactions is one the last rebuild did not see."""
+    cursor.execute(
+        "SELECT bool_or(NOT pg_visible_in_snapshot(t::xid8, s.snapshot))"
+        " FROM unnest(%s::text[]) t, sales_rollup_state s",
+        [txids],
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def ensure_built(cursor: Any) -> int | None:
+    """Build the rollup if it was never built; the orders counted, or None."""
+    if is_built(cursor):
+        return None
+    lock(cursor)
+    if is_built(cursor):  # built meanwhile
+        return None
+    return rebuild(cursor)
+
+
+def poll(cursor: Any, limit: int) -> list[Event]:
+    cursor.execute(
+        "SELECT id, txid::text, topic, payload FROM events.poll(%s, %s)", [CONSUMER, limit]
+    )
+    events = []
+    for event_id, txid, topic, payload in cursor.fetchall():
+        if isinstance(payload, str):  # Django's backend leaves jsonb as text
+            payload = json.loads(payload)
+        order_id = payload.get("order_id") if topic in ORDER_TOPICS else None
+        events.append(
+            Event(
+                id=event_id,
+                txid=txid,
+                topic=topic,
+                order_id=int(order_id) if order_id is not None else None,
+                status=payload.get("status") if order_id is not None else None,
+                previous=payload.get("previous_status") if order_id is not None else None,
+            )
+        )
+    return events
+
+
+def apply(cursor: Any, events: list[Event]) -> int:
+    """Apply order events (the state's lock held); how many were order events."""
+    moves = [e for e in events if e.order_id is not None and e.status]
+    if moves:
+        cursor.execute(
+            APPLY,
+            {
+                "ids": [e.id for e in moves],
+                "txids": [e.txid for e in moves],
+                "orders": [e.order_id for e in moves],
+                "statuses": [e.status for e in moves],
+                "previous": [e.previous for e in moves],
+            },
+        )
+    if events:
+        last = events[-1]
+        cursor.execute(
+            "UPDATE sales_rollup_state SET applied_txid = %s::xid8, applied_id = %s,"
+            " applied_at = now() WHERE (applied_txid, applied_id) < (%s::xid8, %s)",
+            [last.txid, last.id, last.txid, last.id],
+        )
+    return len(moves)
+
+
+def handle_batch(cursor: Any, limit: int = 1000) -> Batch:
+    """Take one batch of the subscription, apply it, acknowledge it: one transaction (the
+    caller's). Rebuilds first if there is no rollup or the batch has a bulk load."""
+    events = poll(cursor, limit)
+    if not events:
+        return Batch(0, 0, None)
+    lock(cursor)
+    rebuilt = None
+    loads = [e.txid for e in events if e.topic == BULK_LOADED]
+    if not is_built(cursor) or (loads and unseen_by_build(cursor, loads)):
+        rebuilt = rebuild(cursor)  # this batch is below the horizon: all of it seen by it
+    applied = apply(cursor, events)
+    last = events[-1]
+    cursor.execute("SELECT events.ack(%s, %s::xid8, %s)", [CONSUMER, last.txid, last.id])
+    return Batch(len(events), applied, rebuilt)
+
+
+@dataclass(frozen=True)
+class State:
+    built_at: datetime
+    built_orders: int
+    applied_at: datetime
+
+
+def state(cursor: Any) -> State | None:
+    cursor.execute("SELECT built_at, built_orders, applied_at FROM sales_rollup_state")
+    row = cursor.fetchone()
+    return State(*row) if row else None
+
+
+def days(cursor: Any, first: date, last: date) -> dict[tuple[date, str], tuple[int, int, int]]:
+    """(day, status) -> (orders, units, value_cents) for the days from ``first`` to ``last``."""
+    cursor.execute(
+        "SELECT day, status, orders, units, value_cents FROM sales_rollup"
+        " WHERE day BETWEEN %s AND %s",
+        [first, last],
+    )
+    return {(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4])) for r in cursor.fetchall()}
+
+
+def day_count(cursor: Any) -> int:
+    cursor.execute("SELECT count(DISTINCT day) FROM sales_rollup WHERE orders <> 0")
+    return int(cursor.fetchone()[0])
