@@ -86,8 +86,10 @@ class LowStock:
 
 def rollup(first: date, last: date) -> dict[tuple[date, str], tuple[int, int, int]]:
     """(day, status) -> (orders, units, value_cents), one indexed range of the rollup."""
-    rows = SalesDay.objects.filter(day__range=(first, last)).values_list(
-        "day", "status", "orders", "units", "value_cents"
+    rows = (
+        SalesDay.objects.filter(day__range=(first, last))
+        .order_by()
+        .values_list("day", "status", "orders", "units", "value_cents")
     )
     return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
 

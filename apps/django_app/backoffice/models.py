@@ -289,7 +289,9 @@ class SalesRollupState(models.Model):
     class Meta:
         db_table = "sales_rollup_state"
         constraints = [
-            models.CheckConstraint(condition=models.Q(id=True), name="ck_sales_rollup_state_one_row")
+            models.CheckConstraint(
+                condition=models.Q(id=True), name="ck_sales_rollup_state_one_row"
+            )
         ]
 
     def __str__(self) -> str:
