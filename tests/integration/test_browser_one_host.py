@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -172,6 +173,9 @@ def test_staff_log_in_and_the_panel_shows_the_live_price(one_host, browser, tmp_
         log_in(page, base, ADMIN, ADMIN_PASSWORD)
         header = page.evaluate("getComputedStyle(document.querySelector('#header')).display")
         assert header == "flex"  # the admin's stylesheet applied, from /backoffice/static/
+        # The dashboard is on the index under the prefix too: 30 days, today last.
+        days = page.locator("#sales-by-day rect").evaluate_all("rs => rs.map(r => r.dataset.day)")
+        assert len(days) == 30 and days[-1] == time.strftime("%Y-%m-%d", time.gmtime())
         served = {url for url, status in stylesheets if status == 200}
         assert f"{base}/backoffice/static/admin/css/base.css" in served, stylesheets
 
