@@ -21,8 +21,9 @@ that is a scan of a month of orders (about 300 ms at a million); read from here 
   in the seed's own transaction); ``manage.py rebuild_sales`` rebuilds on demand.
 * **The last event applied is kept** with the rollup: an event redelivered (a subscription
   replayed by an operator) is skipped, not counted twice.
-* Every change takes the state table's lock (SHARE ROW EXCLUSIVE, which conflicts with
-  itself): a rebuild and a batch never interleave. Readers are never blocked.
+* A batch locks the state's row, a rebuild the state's table (EXCLUSIVE): a rebuild and a
+  batch never interleave. Readers are never blocked. A batch is five round trips: begin,
+  poll, lock and check, apply and acknowledge (one statement), commit.
 
 Days and statuses mean what ``schema/reports/sales_by_day.sql`` and
 ``order_status_funnel.sql`` mean (UTC days): the tests compare them over 180 days.
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 CONSUMER = "backoffice-sales"
@@ -68,9 +69,10 @@ ON CONFLICT (id) DO UPDATE
 RETURNING built_orders
 """
 
-# One batch of order events: each moves its order out of its previous status (if any)
-# and into its new one, on the order's day. Events the last rebuild saw, or already
-# applied, are left out.
+# One batch: each order event moves its order out of its previous status (if any) and
+# into its new one, on the order's day; events the last rebuild saw, or already applied,
+# are left out. In the same statement: the last event applied is kept, and the batch is
+# acknowledged (every CTE sees the state as it was before the statement).
 APPLY = """
 WITH state AS (
     SELECT snapshot, applied_txid, applied_id FROM sales_rollup_state
@@ -81,7 +83,8 @@ batch AS (
                   %(statuses)s::text[], %(previous)s::text[])
            AS e(id, txid, order_id, status, previous),
            state s
-     WHERE NOT pg_visible_in_snapshot(e.txid::xid8, s.snapshot)
+     WHERE e.order_id IS NOT NULL
+       AND NOT pg_visible_in_snapshot(e.txid::xid8, s.snapshot)
        AND (e.txid::xid8, e.id) > (s.applied_txid, s.applied_id)
 ),
 moves AS (
@@ -95,15 +98,36 @@ orders AS (
              WHERE l.order_id = o.id) AS units
       FROM shop.orders o
      WHERE o.id IN (SELECT order_id FROM batch)
+),
+applied AS (
+    INSERT INTO sales_rollup AS r (day, status, orders, units, value_cents)
+    SELECT o.day, m.status, sum(m.sign), sum(m.sign * o.units), sum(m.sign * o.total_cents)
+      FROM moves m JOIN orders o ON o.id = m.order_id
+     GROUP BY o.day, m.status
+    ON CONFLICT (day, status) DO UPDATE
+       SET orders = r.orders + excluded.orders,
+           units = r.units + excluded.units,
+           value_cents = r.value_cents + excluded.value_cents
+    RETURNING 1
+),
+advanced AS (
+    UPDATE sales_rollup_state
+       SET applied_txid = %(last_txid)s::xid8, applied_id = %(last_id)s, applied_at = now()
+     WHERE (applied_txid, applied_id) < (%(last_txid)s::xid8, %(last_id)s)
+    RETURNING 1
 )
-INSERT INTO sales_rollup AS r (day, status, orders, units, value_cents)
-SELECT o.day, m.status, sum(m.sign), sum(m.sign * o.units), sum(m.sign * o.total_cents)
-  FROM moves m JOIN orders o ON o.id = m.order_id
- GROUP BY o.day, m.status
-ON CONFLICT (day, status) DO UPDATE
-   SET orders = r.orders + excluded.orders,
-       units = r.units + excluded.units,
-       value_cents = r.value_cents + excluded.value_cents
+SELECT events.ack(%(consumer)s, %(last_txid)s::xid8, %(last_id)s),
+       (SELECT count(*) FROM batch)
+"""
+
+# The state's row, locked for the batch (a rebuild's EXCLUSIVE table lock waits for it,
+# and it for a rebuild), and whether a bulk load in the batch is one the last rebuild did
+# not see. No row: never built.
+CHECK = """
+SELECT (SELECT coalesce(bool_or(NOT pg_visible_in_snapshot(t::xid8, s.snapshot)), false)
+          FROM unnest(%s::text[]) t)
+  FROM sales_rollup_state s
+   FOR UPDATE
 """
 
 
@@ -120,13 +144,14 @@ class Event:
 @dataclass(frozen=True)
 class Batch:
     events: int  # taken from the subscription (acknowledged)
-    applied: int  # order events among them (some may have been skipped as counted)
+    applied: int  # order events among them counted now (the others were already counted)
     rebuilt: int | None  # the orders a rebuild counted first, if it rebuilt
 
 
 def lock(cursor: Any) -> None:
-    """Serialize every change of the rollup (readers are not blocked)."""
-    cursor.execute("LOCK TABLE sales_rollup_state IN SHARE ROW EXCLUSIVE MODE")
+    """Keep batches (which lock the state's row) out while rebuilding; readers are never
+    blocked (EXCLUSIVE conflicts with everything but ACCESS SHARE)."""
+    cursor.execute("LOCK TABLE sales_rollup_state IN EXCLUSIVE MODE")
 
 
 def rebuild(cursor: Any) -> int:
@@ -143,17 +168,6 @@ def rebuild(cursor: Any) -> int:
 def is_built(cursor: Any) -> bool:
     cursor.execute("SELECT EXISTS (SELECT 1 FROM sales_rollup_state)")
     return bool(cursor.fetchone()[0])
-
-
-def unseen_by_build(cursor: Any, txids: list[str]) -> bool:
-    """Whether any of these transactions is one the last rebuild did not see."""
-    cursor.execute(
-        "SELECT bool_or(NOT pg_visible_in_snapshot(t::xid8, s.snapshot))"
-        " FROM unnest(%s::text[]) t, sales_rollup_state s",
-        [txids],
-    )
-    row = cursor.fetchone()
-    return bool(row and row[0])
 
 
 def ensure_built(cursor: Any) -> int | None:
@@ -189,57 +203,36 @@ def poll(cursor: Any, limit: int) -> list[Event]:
 
 
 def apply(cursor: Any, events: list[Event]) -> int:
-    """Apply order events (the state's lock held); how many were order events."""
-    moves = [e for e in events if e.order_id is not None and e.status]
-    if moves:
-        cursor.execute(
-            APPLY,
-            {
-                "ids": [e.id for e in moves],
-                "txids": [e.txid for e in moves],
-                "orders": [e.order_id for e in moves],
-                "statuses": [e.status for e in moves],
-                "previous": [e.previous for e in moves],
-            },
-        )
-    if events:
-        last = events[-1]
-        cursor.execute(
-            "UPDATE sales_rollup_state SET applied_txid = %s::xid8, applied_id = %s,"
-            " applied_at = now() WHERE (applied_txid, applied_id) < (%s::xid8, %s)",
-            [last.txid, last.id, last.txid, last.id],
-        )
-    return len(moves)
+    """Apply the batch and acknowledge it (one statement); how many order events counted."""
+    last = events[-1]
+    cursor.execute(
+        APPLY,
+        {
+            "ids": [e.id for e in events],
+            "txids": [e.txid for e in events],
+            "orders": [e.order_id for e in events],
+            "statuses": [e.status for e in events],
+            "previous": [e.previous for e in events],
+            "last_txid": last.txid,
+            "last_id": last.id,
+            "consumer": CONSUMER,
+        },
+    )
+    return int(cursor.fetchone()[1])
 
 
 def handle_batch(cursor: Any, limit: int = 1000) -> Batch:
     """Take one batch of the subscription, apply it, acknowledge it: one transaction (the
-    caller's). Rebuilds first if there is no rollup or the batch has a bulk load."""
+    caller's). Rebuilds first if there is no rollup yet, or the batch has a bulk load the
+    last rebuild did not see (every event of the batch is then counted by the rebuild:
+    they all ended before the batch was taken)."""
     events = poll(cursor, limit)
     if not events:
         return Batch(0, 0, None)
-    lock(cursor)
-    rebuilt = None
-    loads = [e.txid for e in events if e.topic == BULK_LOADED]
-    if not is_built(cursor) or (loads and unseen_by_build(cursor, loads)):
-        rebuilt = rebuild(cursor)  # this batch is below the horizon: all of it seen by it
-    applied = apply(cursor, events)
-    last = events[-1]
-    cursor.execute("SELECT events.ack(%s, %s::xid8, %s)", [CONSUMER, last.txid, last.id])
-    return Batch(len(events), applied, rebuilt)
-
-
-@dataclass(frozen=True)
-class State:
-    built_at: datetime
-    built_orders: int
-    applied_at: datetime
-
-
-def state(cursor: Any) -> State | None:
-    cursor.execute("SELECT built_at, built_orders, applied_at FROM sales_rollup_state")
+    cursor.execute(CHECK, [[e.txid for e in events if e.topic == BULK_LOADED]])
     row = cursor.fetchone()
-    return State(*row) if row else None
+    rebuilt = rebuild(cursor) if row is None or row[0] else None
+    return Batch(len(events), apply(cursor, events), rebuilt)
 
 
 def days(cursor: Any, first: date, last: date) -> dict[tuple[date, str], tuple[int, int, int]]:

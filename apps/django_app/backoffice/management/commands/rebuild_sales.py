@@ -29,5 +29,5 @@ class Command(BaseCommand):
             ) from exc
         self.stdout.write(
             f"sales: rebuilt the rollup from {orders} order(s) over {days} day(s)"
-            f" in {time.perf_counter() - started:.1f} s"
+            f" in {time.perf_counter() - started:.2f} s"
         )
