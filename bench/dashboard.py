@@ -12,7 +12,10 @@ cost on order placement, each beside its baseline in the same run.
    clients) while the back office's consumer runs its feed only (the baseline) and its
    feed and the sales rollup (``manage.py consume_events`` as in production), in alternating
    rounds; the ratio of the medians (aim >= 0.95), with no consumer at all for reference.
-   Afterwards the rollup must equal ``sales_by_day`` for the day, or the run fails.
+   Afterwards the rollup must equal ``sales_by_day`` for the day, or the run fails. On a
+   shared machine throughput swings with the neighbours' load, so the consumer's own CPU
+   time (its process and its database backend) per 1,000 orders is measured too: what
+   the rollup adds is the difference between the two consumer modes.
 
     python -m bench.dashboard                    # 1k vs 1M orders (seeding 1M: ~1 min)
     python -m bench.dashboard --large 100000 --seconds 3 --rounds 2    # quicker
@@ -35,6 +38,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
 from bench import pgbench
@@ -126,8 +130,9 @@ def render(small_size: int, large_size: int, n: int, workdir: Path) -> dict[str,
 
 
 @contextmanager
-def consumer(url: str, *subscriptions: str) -> Iterator[subprocess.Popen]:
-    """``manage.py consume_events`` (these subscriptions) until the block ends."""
+def consumer(url: str, *subscriptions: str) -> Iterator[list[psutil.Process]]:
+    """``manage.py consume_events`` (these subscriptions) until the block ends; yields the
+    process and its database backend, whose CPU time is the consumer's cost."""
     argv = [*MANAGE, "consume_events"]
     for name in subscriptions:
         argv += ["--subscription", name]
@@ -141,10 +146,22 @@ def consumer(url: str, *subscriptions: str) -> Iterator[subprocess.Popen]:
                 break
         else:
             raise SystemExit(f"consume_events exited: {process.wait()}")
-        yield process
+        with connect(url, autocommit=True) as conn:
+            backends = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'backoffice-events'"
+                    " AND datname = current_database()"
+                ).fetchall()
+            ]
+        yield [psutil.Process(process.pid), *(psutil.Process(pid) for pid in backends)]
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
 def behind(url: str, consumer_name: str) -> int:
@@ -186,6 +203,7 @@ def placement(url: str, seconds: int, rounds: int) -> dict[str, object]:
         "feed and sales": ("backoffice-feed", "backoffice-sales"),
     }
     tps: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes if modes[mode]}
     lag: list[int] = []
     catch_up: list[float] = []
     order = list(modes)
@@ -198,20 +216,31 @@ def placement(url: str, seconds: int, rounds: int) -> dict[str, object]:
             if not subscriptions:
                 tps[mode].append(pgbench.run(storefront, ORDER, clients=8, seconds=seconds).tps)
                 continue
-            with consumer(url, *subscriptions):
-                tps[mode].append(pgbench.run(storefront, ORDER, clients=8, seconds=seconds).tps)
+            with consumer(url, *subscriptions) as watched:
+                before = cpu_seconds(watched)
+                placed = pgbench.run(storefront, ORDER, clients=8, seconds=seconds)
+                tps[mode].append(placed.tps)
                 if "backoffice-sales" in subscriptions:
                     lag.append(behind(url, "backoffice-sales"))
-                    started = time.perf_counter()
-                    while behind(url, "backoffice-sales"):
-                        time.sleep(0.01)
+                started = time.perf_counter()
+                while any(behind(url, name) for name in subscriptions):
+                    time.sleep(0.01)  # the work for these orders, all of it
+                if "backoffice-sales" in subscriptions:
                     catch_up.append(time.perf_counter() - started)
+                spent = cpu_seconds(watched) - before
+                cpu[mode].append(spent * 1000 / placed.transactions * 1000)
     caught_up(url)
     verify(url)
     medians = {mode: statistics.median(values) for mode, values in tps.items()}
     # On a shared machine the load moves between rounds: each round's own ratio too.
     paired = [s / f for s, f in zip(tps["feed and sales"], tps["feed only"], strict=True)]
+    cpu_medians = {mode: round(statistics.median(v), 1) for mode, v in cpu.items()}
     return {
+        "consumer_cpu_ms_per_1000_orders": cpu_medians,
+        "rollup_cpu_ms_per_1000_orders": round(
+            cpu_medians["feed and sales"] - cpu_medians["feed only"], 1
+        ),
+        "consumer_cpu_rounds": {mode: [round(x, 1) for x in v] for mode, v in cpu.items()},
         "orders_per_s": medians,
         "rounds": tps,
         "ratio_sales_over_feed": round(medians["feed and sales"] / medians["feed only"], 3),
@@ -246,6 +275,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=30, help="timed requests of the index")
     parser.add_argument("--seconds", type=int, default=6, help="pgbench seconds per round")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of each placement mode")
+
     args = parser.parse_args()
     if not pgbench.available():
         raise SystemExit("pgbench is not installed: apt-get install postgresql-client")
@@ -290,6 +320,16 @@ def main() -> None:
     rows.append([
         "  the same, median of each round's ratio", "", "", "", "",
         placed["ratio_sales_over_feed_paired_median"],
+    ])  # fmt: skip
+    spent = placed["consumer_cpu_ms_per_1000_orders"]
+    assert isinstance(spent, dict)
+    for mode in ("feed only", "feed and sales"):
+        rows.append([
+            f"consumer CPU ms per 1,000 orders, {mode} (process + backend)", "", "",
+            spent[mode], "", "",
+        ])  # fmt: skip
+    rows.append([
+        "  of which the sales rollup", "", "", placed["rollup_cpu_ms_per_1000_orders"], "", "",
     ])  # fmt: skip
     columns = [
         "what",
