@@ -16,7 +16,11 @@ SHOP = "shop"
 REPORTING = "reporting"
 EVENTS = "events"
 IDENTITY = "identity"
-OWNED_SCHEMAS = (SHOP, REPORTING, EVENTS, IDENTITY)
+TASKS = "tasks"  # procrastinate's tables and functions (schema/tasks.py), not in this MetaData
+# What Alembic compares with this MetaData (its include_name allow-list).
+ALEMBIC_SCHEMAS = (SHOP, REPORTING, EVENTS, IDENTITY)
+# Every namespace the owner owns: grants, EXECUTE and declared functions are reconciled here.
+OWNED_SCHEMAS = (*ALEMBIC_SCHEMAS, TASKS)
 
 
 class XID8(sa.types.UserDefinedType[int]):

@@ -12,10 +12,31 @@ from typing import Any
 from schema.paths import ROOT
 from schema.ports import free_port
 
-__all__ = ["ARTIFACTS", "exports", "free_port", "one_line_error", "screenshots_on_failure"]
+__all__ = [
+    "ARTIFACTS",
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "exports",
+    "free_port",
+    "one_line_error",
+    "screenshots_on_failure",
+]
 
 # What a failed test leaves for a person (or CI) to look at; not in git.
 ARTIFACTS = ROOT / ".artifacts"
+
+# The browser tests' chromium (Debian's package, installed by .ci/run) and its headless flags.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def one_line_error(text: str, *fragments: str) -> str:

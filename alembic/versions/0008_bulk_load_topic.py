@@ -1,7 +1,7 @@
 """events: a shop.bulk_loaded topic, for rows written in bulk without their events
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 10:00:00
 
 ``mergepoint seed`` writes history with the user triggers disabled (COPY, one
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -26,21 +26,10 @@ from schema import reports
 from schema.paths import ROOT
 from tests.django_app.conftest import make_user
 from tests.django_app.test_dashboard import sales_caught_up
-from tests.support import free_port, screenshots_on_failure
+from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port, screenshots_on_failure
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
 
 

@@ -13,7 +13,6 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psutil
@@ -25,21 +24,10 @@ from psycopg import errors
 
 from tests.data import Shop
 from tests.integration.support import Up
-from tests.support import free_port, screenshots_on_failure
+from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port, screenshots_on_failure
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN, ADMIN_PASSWORD = "staff", "correct-horse-battery"
 PASSWORD = "a staff member's passphrase"
 

@@ -82,6 +82,8 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
 
         assert any("storefront-events | events: consuming" in line for line in up.lines)
         assert any("backoffice-events | events: consuming" in line for line in up.lines)
+        assert any("storefront-worker | Launching a worker on storefront" in x for x in up.lines)
+        assert any("backoffice-worker | Launching a worker on backoffice" in x for x in up.lines)
         with httpx.Client(timeout=30) as staff:
             admin_login(staff, office)
             # The order reaches the staff feed on the admin index through the events.
@@ -111,6 +113,13 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
                 return [i["kind"] for i in items if i["order_id"] == order_id]
 
             eventually(lambda: told() == ["shipped", "paid"])  # newest first
+
+            # The customer's data, made by the storefront's worker, fetched over HTTP.
+            asked = customer.post(f"{shop}/api/customers/me/export", headers=bearer)
+            assert asked.status_code == 202, asked.text
+            export = f"{shop}{asked.headers['Location']}"
+            eventually(lambda: customer.get(export, headers=bearer).status_code == 200)
+            assert customer.get(export, headers=bearer).json()["orders"][0]["id"] == order_id
         with fresh_db.connect() as conn:
             assert conn.execute(
                 "SELECT status FROM shop.orders WHERE id = %s", [order_id]

@@ -14,6 +14,7 @@ PostgreSQL checks the privilege of every column an INSERT names, ``DEFAULT`` inc
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import (
     MaxLengthValidator,
     MaxValueValidator,
@@ -317,3 +318,64 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket}: {self.failures} until {self.window_ends:%H:%M:%S}"
+
+
+class ProductImport(models.Model):
+    """A catalogue file staff uploaded: validated whole in the request, then written by a
+    job (imports.py) in short batches. Its rows live here (the worker may run on another
+    machine); ``done_rows`` is the checkpoint a batch moves in its own transaction, so a
+    retried job goes on where the last committed batch ended."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+
+    filename = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.TextField()  # who imported (the movements' actor names them)
+    rows = models.JSONField()  # [[line, sku, name, price_cents, stock or null], ...]
+    total_rows = models.IntegerField()
+    done_rows = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    unchanged = models.IntegerField(default=0)
+    status = models.TextField(choices=Status.choices, default=Status.QUEUED)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "product_imports"
+        ordering = ("-id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(done_rows__gte=0, done_rows__lte=models.F("total_rows")),
+                name="ck_product_imports_done_rows",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.filename})"
+
+
+class ProductImportBatch(models.Model):
+    """What one committed batch of an import did, as lines of the result file."""
+
+    product_import = models.ForeignKey(
+        ProductImport, on_delete=models.CASCADE, related_name="batches"
+    )
+    first_row = models.IntegerField()  # index into ProductImport.rows
+    outcome = models.TextField()  # CSV lines: line,sku,outcome,stock_before,stock_after
+    written_at = models.DateTimeField(auto_now_add=True)  # just before its commit
+
+    class Meta:
+        db_table = "product_import_batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product_import", "first_row"], name="uq_product_import_batches_row"
+            )
+        ]

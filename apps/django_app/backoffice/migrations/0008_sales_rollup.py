@@ -10,7 +10,7 @@ import apps.django_app.backoffice.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backoffice", "0006_staff_sessions_follow_users"),
+        ("backoffice", "0007_product_imports"),
     ]
 
     operations = [
