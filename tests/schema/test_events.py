@@ -289,6 +289,7 @@ def test_mergepoint_events_status_prune_and_replay(fresh_db, shop):
     assert cli("status", "--max-age", "0s").exit_code == 1  # behind: monitoring fails
     drain(shop.connection("storefront"), STOREFRONT, 1)
     drain(shop.connection("backoffice"), BACKOFFICE, 1)
+    drain(shop.connection("backoffice"), "backoffice-sales", 2)  # placed, paid
     assert cli("status", "--max-age", "0s").exit_code == 0
 
     assert cli("prune", "--older-than", "30d").output.strip().startswith("pruned 0 event(s)")

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from apps.django_app.backoffice import errors, identity
+from apps.django_app.backoffice import errors, identity, sales
 
 NAME = ROLE = "backoffice"
 # Where the shared tables live; the models name them unqualified (found via search_path).
@@ -49,8 +49,12 @@ QUEUE_CALLS = (
     "tasks.procrastinate_prune_stalled_workers_v1(double precision)",
 )
 
-# The events the back office consumes (the `events` namespace's protocol, alembic 0005).
-SUBSCRIPTIONS = ({"name": "backoffice-feed", "topics": ["order.placed", "stock.low"]},)
+# The events the back office consumes (the `events` namespace's protocol, alembic 0005):
+# the staff feed, and the daily sales rollup the dashboard reads (sales.py).
+SUBSCRIPTIONS = (
+    {"name": "backoffice-feed", "topics": ["order.placed", "stock.low"]},
+    {"name": sales.CONSUMER, "topics": list(sales.TOPICS)},
+)
 
 
 def describe() -> dict[str, Any]:

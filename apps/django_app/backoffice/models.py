@@ -232,6 +232,73 @@ class FeedItem(models.Model):
 # --- the back office's own tables (``backoffice``, created by Django's migrate) -----------
 
 
+class Xid8Field(models.Field):
+    """A transaction id as PostgreSQL orders them (``xid8``): where events have got to."""
+
+    description = "PostgreSQL xid8"
+
+    def db_type(self, connection) -> str:
+        return "xid8"
+
+
+class SnapshotField(models.Field):
+    """Which transactions a statement saw (``pg_snapshot``): what a rebuild counted."""
+
+    description = "PostgreSQL pg_snapshot"
+
+    def db_type(self, connection) -> str:
+        return "pg_snapshot"
+
+
+class SalesDay(models.Model):
+    """The daily sales rollup: the orders placed on a day (UTC) that are in a status now,
+    their units and value. Maintained by ``manage.py consume_events`` from the order events
+    (sales.py); the dashboard reads 30 days of it instead of a month of raw orders.
+
+    Sales of a day are its rows but ``cancelled``; the status funnel is all four.
+    """
+
+    pk = models.CompositePrimaryKey("day", "status")
+    day = models.DateField()
+    status = models.TextField(choices=OrderStatus.choices)
+    orders = models.BigIntegerField(default=0)
+    units = models.BigIntegerField(default=0)
+    value_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "sales_rollup"
+        ordering = ("day", "status")
+        verbose_name = "sales day"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.status}: {self.orders} orders"
+
+
+class SalesRollupState(models.Model):
+    """One row: what the rollup has counted. ``snapshot`` is the snapshot of the last
+    rebuild from ``shop.orders`` (an event of a transaction it saw is already counted);
+    ``applied_txid``/``applied_id`` the last event applied (a redelivered one is skipped)."""
+
+    id = models.BooleanField(primary_key=True, default=True, editable=False)
+    snapshot = SnapshotField()
+    built_at = models.DateTimeField()
+    built_orders = models.BigIntegerField()
+    applied_txid = Xid8Field()
+    applied_id = models.BigIntegerField()
+    applied_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "sales_rollup_state"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=True), name="ck_sales_rollup_state_one_row"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"sales rollup built {self.built_at:%Y-%m-%d %H:%M:%S}"
+
+
 class LoginFailure(models.Model):
     """Failed admin logins of one bucket (``username:<name>`` or ``address:<ip>``) in its
     current window (throttle.py). In the database, so every process and host shares it."""
