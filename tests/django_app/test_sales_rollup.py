@@ -153,7 +153,10 @@ def test_a_seed_after_the_build_is_counted_by_a_rebuild(fresh_db):
     shop = Shop(fresh_db)
     try:
         live_traffic(shop)
-        assert [b.rebuilt for b in drain(fresh_db)] == [None]  # events only: no rebuild
+        # Events only, no rebuild (in one batch or several: the delivery horizon is the
+        # cluster's, so other databases' open transactions may split them).
+        batches = drain(fresh_db)
+        assert batches and [b.rebuilt for b in batches] == [None] * len(batches)
         seed(fresh_db, 300, append=True, seed_value=8)  # triggers off: no order events
         shop.cancel(shop.order({shop.product(stock=5): 1}))
     finally:
