@@ -9,7 +9,6 @@ transaction. History comes from the demo seed (COPY, triggers off, one
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -25,8 +24,7 @@ from schema.paths import ROOT
 from schema.seed import seed_shop, start_of_today
 from tests.concurrency import race
 from tests.data import Shop
-
-MANAGE = str(ROOT / "apps" / "django_app" / "manage.py")
+from tests.django_app.conftest import MANAGE, consuming, manage_env
 
 
 def pending(owner: psycopg.Connection) -> int:
@@ -258,33 +256,9 @@ def test_orders_racing_the_consumer_and_rebuilds_are_each_counted_once(fresh_db)
 
 def test_rebuild_sales_recounts_on_demand_and_the_consumer_builds_at_start(fresh_db):
     seed(fresh_db, 250)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "BACKOFFICE_DATABASE_URL": fresh_db.url("backoffice"),
-        "DJANGO_SECRET_KEY": "x" * 50,
-    }
-    consumer = subprocess.Popen(
-        [sys.executable, MANAGE, "consume_events", "--subscription", sales.CONSUMER],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        assert consumer.stdout is not None
-        for line in consumer.stdout:
-            lines.append(line)
-            if "events: consuming" in line:
-                break
+    with consuming(fresh_db, "--subscription", sales.CONSUMER) as (consumer, lines):
         consumer.terminate()
         rest, _ = consumer.communicate(timeout=10)
-    finally:
-        if consumer.poll() is None:
-            consumer.kill()
-            consumer.wait()
     output = "".join(lines) + rest
     assert consumer.returncode == 0 and "Traceback" not in output, output
     # Started on a seeded shop with no rollup: built once, the seed's event then skipped.
@@ -295,7 +269,7 @@ def test_rebuild_sales_recounts_on_demand_and_the_consumer_builds_at_start(fresh
     done = subprocess.run(
         [sys.executable, MANAGE, "rebuild_sales"],
         cwd=ROOT,
-        env=env,
+        env=manage_env(fresh_db),
         capture_output=True,
         text=True,
         timeout=60,
