@@ -165,6 +165,7 @@ def shop(label: str, size: int, workdir: Path) -> Iterator[dict]:
                 login(client)
                 raw.execute("SET search_path = backoffice, shop")
                 yield {
+                    "url": url,
                     "orders": size,
                     "seed_seconds": round(seeded, 1),
                     "client": client,

@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "limits": ([], ["--seconds", "2"]),
     "onehost": ([], ["--rounds", "1", "--seconds", "3"]),
     "pooler": ([], ["--seconds", "6"]),
+    "dashboard": ([], ["--large", "20000", "-n", "10", "--seconds", "3", "--rounds", "2"]),
+    "jobs": ([], ["--rows", "20000", "--jobs", "500"]),
 }
 
 

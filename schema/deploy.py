@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schema import consumers, events, migrations, roles
+from schema import consumers, events, migrations, roles, taskqueue
 from schema.consumers import Break
 from schema.errors import MergepointError
 
@@ -92,7 +92,7 @@ class CheckResult:
 
 def check(url: str, prefix: str = "") -> CheckResult:
     """Schema drift (live database vs the code) and consumer breaks, reported apart."""
-    drift = migrations.drift(url) + roles.drift(url, prefix)
+    drift = migrations.drift(url) + roles.drift(url, prefix) + taskqueue.drift(url, prefix)
     descriptions, failures = consumers.describe_all()
     breaks = failures + consumers.check(url, prefix, descriptions)
     return CheckResult(

@@ -23,7 +23,7 @@ from alembic import command
 from schema.db import OWNER_OPTIONS, owner_url
 from schema.errors import MergepointError
 from schema.paths import ALEMBIC_INI
-from schema.tables import OWNED_SCHEMAS, SHOP, metadata
+from schema.tables import ALEMBIC_SCHEMAS, SHOP, metadata
 from schema.urls import to_sqlalchemy
 
 ENV_LOCK_TIMEOUT = "MERGEPOINT_LOCK_TIMEOUT"
@@ -234,9 +234,11 @@ def history() -> list[tuple[str, str | None, str]]:
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Alembic sees only the namespaces this package owns (never storefront, backoffice)."""
+    """Alembic sees only the namespaces this package owns and describes in its MetaData
+    (never storefront, backoffice; nor tasks, procrastinate's, which `mergepoint check`
+    compares with a fresh install of the pinned version: schema.taskqueue)."""
     if type_ == "schema":
-        return name in OWNED_SCHEMAS
+        return name in ALEMBIC_SCHEMAS
     return True
 
 

@@ -51,6 +51,7 @@ class App:
     mount: str  # its path prefix when both apps share one host ("" at the root)
     script_name_var: str | None = None  # how it is told that prefix, if it must be told
     consume: tuple[str, ...] = ()  # its event consumer, after the Python interpreter
+    work: tuple[str, ...] = ()  # its task queue's worker (procrastinate), likewise
 
     @property
     def name(self) -> str:
@@ -66,6 +67,9 @@ class App:
     def consume_argv(self) -> list[str]:
         return [sys.executable, *self.consume]
 
+    def work_argv(self) -> list[str]:
+        return [sys.executable, *self.work]
+
 
 MANAGE_PY = str(ROOT / "apps" / "django_app" / "manage.py")
 
@@ -80,6 +84,11 @@ APPS = (
         colour="cyan",
         mount="",  # its API stays at /api/…; Flask follows any SCRIPT_NAME by itself
         consume=("-m", "flask", "--app", "apps.flask_app", "events", "consume"),
+        # procrastinate's own command, on the storefront's queue only (alembic 0007).
+        work=(
+            "-m", "procrastinate", "--app", "apps.flask_app.jobs.app", "--log-level", "warning",
+            "worker", "--queues", "storefront",
+        ),  # fmt: skip
     ),
     App(
         role=BACKOFFICE,
@@ -93,6 +102,7 @@ APPS = (
         # WhiteNoise reads STATIC_URL at start: the prefix must be known before a request.
         script_name_var="DJANGO_SCRIPT_NAME",
         consume=(MANAGE_PY, "consume_events"),
+        work=(MANAGE_PY, "procrastinate", "worker", "--queues", "backoffice"),
     ),
 )
 
@@ -109,3 +119,5 @@ def app(name: str) -> App:
 
 # What an event consumer logs once it has polled its subscription for the first time.
 CONSUMER_READY = "events: consuming"
+# What procrastinate's worker command prints once its connections are open.
+WORKER_READY = "Launching a worker on"

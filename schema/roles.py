@@ -21,7 +21,9 @@ from psycopg import sql
 from schema.db import owner_connect
 from schema.errors import MergepointError, one_line
 from schema.rules import FUNCTIONS
-from schema.tables import EVENTS, IDENTITY, OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES
+from schema.tables import EVENTS, IDENTITY, OWNED_SCHEMAS, REPORTING, SHOP, TABLE_NAMES, TASKS
+from schema.tasks import EVENTS as TASK_EVENTS
+from schema.tasks import JOBS, PERIODIC_DEFERS, SEQUENCES, WORKER_CALLS, WORKERS
 from schema.urls import with_dbname
 
 ROLES_LOCK_KEY = 0x6D70_726F  # "mpro", taken in the postgres database
@@ -63,11 +65,49 @@ END_STAFF_SESSION = f"{IDENTITY}.end_staff_session(text)"
 END_USER_STAFF_SESSIONS = f"{IDENTITY}.end_user_staff_sessions(bigint)"
 STAFF_SESSION = f"{IDENTITY}.staff_session(text)"
 
+# The task queue (alembic 0007): what procrastinate's worker and deferrer do, as each app
+# role, each on its own queue only (row-level security). Column-level INSERT: ids, status,
+# attempts and a worker's app come from the database.
+QUEUE_WORKER: tuple[Grant, ...] = (
+    Grant("SELECT", JOBS),
+    Grant(
+        "INSERT",
+        JOBS,
+        ("queue_name", "task_name", "priority", "lock", "queueing_lock", "args", "scheduled_at"),
+    ),
+    Grant(
+        "UPDATE",
+        JOBS,
+        (
+            "status",
+            "worker_id",
+            "abort_requested",
+            "attempts",
+            "scheduled_at",
+            "priority",
+            "queue_name",
+            "lock",
+        ),
+    ),
+    Grant("DELETE", JOBS),
+    Grant("SELECT", WORKERS),
+    Grant("INSERT", WORKERS, ("last_heartbeat",)),  # INSERT … DEFAULT VALUES needs a column
+    Grant("UPDATE", WORKERS, ("last_heartbeat",)),
+    Grant("DELETE", WORKERS),
+    Grant("SELECT", TASK_EVENTS),
+    Grant("INSERT", TASK_EVENTS, ("job_id", "type", "at")),  # procrastinate's triggers
+    Grant("SELECT", PERIODIC_DEFERS),
+    Grant("INSERT", PERIODIC_DEFERS, ("task_name", "periodic_id", "defer_timestamp")),
+    Grant("UPDATE", PERIODIC_DEFERS, ("job_id",)),
+    Grant("DELETE", PERIODIC_DEFERS),
+    *(Grant("USAGE", sequence) for sequence in SEQUENCES),
+)
+
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="storefront",
         owns="storefront",
-        usage=(SHOP, EVENTS, IDENTITY),
+        usage=(SHOP, EVENTS, IDENTITY, TASKS),
         grants=(
             *_on("SELECT", ("products", "customers", "orders", "order_lines")),
             *_on("INSERT", ("customers",), "email", "name"),
@@ -77,9 +117,12 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("UPDATE", ("orders",), "status"),
             *_on("REFERENCES", ("customers",), "id"),
             *_on("SELECT", ("settings",)),
+            *QUEUE_WORKER,
         ),
-        executes=(*CONSUMES, STAFF_SESSION),
+        executes=(*CONSUMES, STAFF_SESSION, *WORKER_CALLS),
         settings={
+            # procrastinate's SQL and Python side name nothing with a schema.
+            "search_path": TASKS,
             "statement_timeout": "10s",
             "lock_timeout": "5s",
             "idle_in_transaction_session_timeout": "60s",
@@ -88,7 +131,7 @@ ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="backoffice",
         owns="backoffice",
-        usage=(SHOP, EVENTS, IDENTITY),
+        usage=(SHOP, EVENTS, IDENTITY, TASKS),
         grants=(
             *_on("SELECT", ALL_SHOP),
             # Column-level: ids, actors, timestamps and stock come from the database.
@@ -98,12 +141,19 @@ ROLES: tuple[RoleSpec, ...] = (
             *_on("UPDATE", ("orders",), "status"),
             *_on("SELECT", ("settings",)),
             *_on("UPDATE", ("settings",), "low_stock_threshold"),
+            *QUEUE_WORKER,
         ),
-        executes=(*CONSUMES, BEGIN_STAFF_SESSION, END_STAFF_SESSION, END_USER_STAFF_SESSIONS),
+        executes=(
+            *CONSUMES,
+            BEGIN_STAFF_SESSION,
+            END_STAFF_SESSION,
+            END_USER_STAFF_SESSIONS,
+            *WORKER_CALLS,
+        ),
         # Set on the role, not at connect: a transaction pooler refuses startup options,
         # and Django would otherwise `SET TIME ZONE` on every new session.
         settings={
-            "search_path": "backoffice, shop",
+            "search_path": f"backoffice, shop, {TASKS}",
             "TimeZone": "UTC",
             "statement_timeout": "30s",
             "lock_timeout": "5s",
@@ -126,6 +176,7 @@ ROLES: tuple[RoleSpec, ...] = (
         },
     ),
 )
+
 
 def role_name(prefix: str, name: str) -> str:
     return f"{prefix}{name}"
@@ -292,9 +343,7 @@ def _ensure_namespace(conn: psycopg.Connection, namespace: str, role: str, repor
         )
 
 
-def _reconcile_app_roles(
-    conn: psycopg.Connection, apps: dict[str, str], report: Report
-) -> None:
+def _reconcile_app_roles(conn: psycopg.Connection, apps: dict[str, str], report: Report) -> None:
     """``shop.app_roles``: which app each managed login role is (the rules read it)."""
     if conn.execute("SELECT to_regclass('shop.app_roles')").fetchone() == (None,):
         return  # not migrated that far (or downgraded)
@@ -360,9 +409,7 @@ def _execute_changes(
             [list(OWNED_SCHEMAS)],
         ).fetchall()
     }
-    desired = {
-        (role_name(prefix, s.name), f) for s in specs for f in s.executes if f in existing
-    }
+    desired = {(role_name(prefix, s.name), f) for s in specs for f in s.executes if f in existing}
     actual = _actual_executes(conn, managed)
     return actual - desired, desired - actual
 
@@ -388,9 +435,7 @@ def _reconcile_functions(
         )
     for name, function in sorted(missing):
         report.add(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
-                sql.SQL(function), _grantee(name)
-            ),
+            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function), _grantee(name)),
             conn,
         )
 
@@ -470,9 +515,7 @@ def _reconcile_usage(
         ).fetchall()
     }
     # After a downgrade a namespace may be gone: grant only on what exists.
-    desired = {
-        (role_name(prefix, s.name), ns) for s in specs for ns in s.usage if ns in existing
-    }
+    desired = {(role_name(prefix, s.name), ns) for s in specs for ns in s.usage if ns in existing}
     managed = [role_name(prefix, s.name) for s in specs]
     actual = {
         (grantee, ns)
@@ -529,7 +572,7 @@ def _existing_relations(conn: psycopg.Connection) -> dict[str, set[str]]:
         "SELECT n.nspname || '.' || c.relname, a.attname FROM pg_class c"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
-        " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'p')",
+        " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'p', 'S')",
         [list(OWNED_SCHEMAS)],
     ).fetchall():
         relations.setdefault(qualified, set()).add(column)
@@ -571,7 +614,8 @@ def _reconcile_tables(
         priv: sql.Composable = sql.SQL(privilege)
         if column is not None:
             priv = sql.SQL("{} ({})").format(priv, sql.Identifier(column))
-        return sql.SQL("{} ON TABLE {}").format(priv, sql.Identifier(schema_name, name))
+        kind = sql.SQL("SEQUENCE" if privilege == "USAGE" else "TABLE")
+        return sql.SQL("{} ON {} {}").format(priv, kind, sql.Identifier(schema_name, name))
 
     for grantee, privilege, table, column in sorted(actual - desired, key=str):
         report.add(
@@ -587,6 +631,26 @@ def _reconcile_tables(
             ),
             conn,
         )
+
+
+def privilege_drift(
+    url: str, prefix: str, namespace: str, specs: tuple[RoleSpec, ...] = ROLES
+) -> list[str]:
+    """Table and sequence privileges in ``namespace`` that differ from ``specs``."""
+    with owner_connect(url) as conn:
+        managed = [role_name(prefix, s.name) for s in specs]
+        desired = desired_privileges(specs, prefix, _existing_relations(conn))
+        actual = _actual_table_privileges(conn, managed)
+
+    def mine(p: Privilege) -> bool:
+        return p[2].startswith(f"{namespace}.")
+
+    def text(p: Privilege) -> str:
+        return f"{p[0]} {p[1]} on {p[2]}" + (f" ({p[3]})" if p[3] else "")
+
+    return [
+        f"undeclared privilege: {text(p)}" for p in sorted(actual - desired, key=str) if mine(p)
+    ] + [f"missing privilege: {text(p)}" for p in sorted(desired - actual, key=str) if mine(p)]
 
 
 def privileges(url: str, prefix: str = "", specs: tuple[RoleSpec, ...] = ROLES) -> set[Privilege]:

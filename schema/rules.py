@@ -77,6 +77,37 @@ FUNCTIONS = frozenset(
     }
 )
 
+# procrastinate's functions in ``tasks`` (alembic 0007: the pinned 3.10.0's schema.sql).
+# tests/schema/test_tasks.py checks that a fresh install of the pinned version creates
+# exactly these; a procrastinate upgrade whose migrations change them updates this list.
+TASKS_FUNCTIONS = frozenset(
+    {
+        "tasks.procrastinate_cancel_job_v1(bigint,boolean,boolean)",
+        "tasks.procrastinate_defer_jobs_v1(tasks.procrastinate_job_to_defer_v1[])",
+        "tasks.procrastinate_defer_periodic_job_v2(character varying,character varying,"
+        "character varying,character varying,integer,character varying,bigint,jsonb)",
+        "tasks.procrastinate_fetch_job_v2(character varying[],bigint)",
+        "tasks.procrastinate_finish_job_v1(bigint,tasks.procrastinate_job_status,boolean)",
+        "tasks.procrastinate_notify_queue_abort_job_v1()",
+        "tasks.procrastinate_notify_queue_job_inserted_v1()",
+        "tasks.procrastinate_prune_stalled_workers_v1(double precision)",
+        "tasks.procrastinate_register_worker_v1()",
+        "tasks.procrastinate_retry_job_v1(bigint,timestamp with time zone,integer,"
+        "character varying,character varying)",
+        "tasks.procrastinate_retry_job_v2(bigint,timestamp with time zone,integer,"
+        "character varying,character varying)",
+        "tasks.procrastinate_trigger_abort_requested_events_procedure_v1()",
+        "tasks.procrastinate_trigger_function_scheduled_events_v1()",
+        "tasks.procrastinate_trigger_function_status_events_insert_v1()",
+        "tasks.procrastinate_trigger_function_status_events_update_v1()",
+        "tasks.procrastinate_unlink_periodic_defers_v1()",
+        "tasks.procrastinate_unregister_worker_v1(bigint)",
+        "tasks.procrastinate_update_heartbeat_v1(bigint)",
+    }
+)
+
+FUNCTIONS = FUNCTIONS | TASKS_FUNCTIONS
+
 _PAIR = re.compile(r"(\w+)=(\S+)")
 
 

@@ -16,7 +16,11 @@ SHOP = "shop"
 REPORTING = "reporting"
 EVENTS = "events"
 IDENTITY = "identity"
-OWNED_SCHEMAS = (SHOP, REPORTING, EVENTS, IDENTITY)
+TASKS = "tasks"  # procrastinate's tables and functions (schema/tasks.py), not in this MetaData
+# What Alembic compares with this MetaData (its include_name allow-list).
+ALEMBIC_SCHEMAS = (SHOP, REPORTING, EVENTS, IDENTITY)
+# Every namespace the owner owns: grants, EXECUTE and declared functions are reconciled here.
+OWNED_SCHEMAS = (*ALEMBIC_SCHEMAS, TASKS)
 
 
 class XID8(sa.types.UserDefinedType[int]):
@@ -276,6 +280,7 @@ TOPICS = (
     "order.cancelled",
     "stock.low",
     "product.price_changed",
+    "shop.bulk_loaded",  # 0008: the seed wrote rows without their events
 )
 
 # Staff sessions of the back office, keyed by the sha256 (hex) of its session key: written

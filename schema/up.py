@@ -32,7 +32,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from schema import db, deploy, embedded, fleet, servers, stack, supervisor
+from schema import db, deploy, embedded, fleet, registry, servers, stack, supervisor
 from schema.errors import MergepointError
 from schema.paths import ROOT
 from schema.ports import ensure_port_free
@@ -167,6 +167,18 @@ def consumer_spec(app: App, env: Mapping[str, str]) -> Spec:
         colour=app.colour,
         cwd=ROOT,
         ready_line=CONSUMER_READY,
+    )
+
+
+def worker_spec(app: App, env: Mapping[str, str]) -> Spec:
+    """The app's task queue worker, as its users run it (procrastinate's ``worker``)."""
+    return Spec(
+        name=f"{app.name}-worker",
+        argv=app.work_argv(),
+        env=env,
+        colour=app.colour,
+        cwd=ROOT,
+        ready_line=registry.WORKER_READY,
     )
 
 
@@ -316,6 +328,10 @@ def up(options: Options, console: Console, environ: Mapping[str, str] | None = N
                 fleet_plan.routes, app.name, f"{app.name}-events", app_envs[app.name]
             )
             running.append(supervisor.start(consumer_spec(app, consuming), relay))
+            working = fleet.direct_env(
+                fleet_plan.routes, app.name, f"{app.name}-worker", app_envs[app.name]
+            )
+            running.append(supervisor.start(worker_spec(app, working), relay))
         supervisor.wait_ready(running, options.ready_timeout)
         print_banner(console, options, username, password, sku)
 

@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from apps.flask_app import cli, cors, db, errors, readiness, request_id, staff
     from apps.flask_app.routes import (
         customers,
+        exports,
         health,
         notifications,
         orders,
@@ -85,7 +86,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.teardown_appcontext(db.close_connection)
     request_id.init_app(app)
     errors.register_error_handlers(app)
-    for module in (health, products, customers, orders, tokens, notifications, staff_routes):
+    for module in (
+        health, products, customers, exports, orders, tokens, notifications, staff_routes
+    ):
         app.register_blueprint(module.bp)
     app.cli.add_command(cli.db)
     app.cli.add_command(cli.events)

@@ -258,3 +258,19 @@ class Notification(BaseModel):
 class NotificationPage(BaseModel):
     items: list[Notification]
     next: int | None = Field(description="pass as `after` for the next page; null on the last")
+
+
+class DataExport(BaseModel):
+    """Everything the storefront holds about you, as of ``exported_at``."""
+
+    exported_at: datetime
+    customer: Customer
+    orders: list[Order] = Field(description="every order of yours, newest first, with its lines")
+    notifications: list[Notification] = Field(description="what you were told, newest first")
+
+
+class ExportPending(BaseModel):
+    status: Literal["pending"] = Field(
+        description="the export is being made: ask again (Retry-After says when)"
+    )
+    requested_at: datetime

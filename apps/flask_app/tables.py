@@ -9,6 +9,7 @@ of our own Alembic environment (apps/flask_app/migrations).
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 SHOP = "shop"
 STOREFRONT = "storefront"
@@ -89,9 +90,24 @@ CONSTRAINTS = {
     "shop.orders": ("uq_orders_customer_id_idempotency_key",),
     "shop.products": ("ck_products_stock_non_negative",),
 }
-# The shared schema's functions we call (regprocedure text): staff sessions, by hash.
+# The shared schema's functions we call (regprocedure text): staff sessions, by hash; the
+# task queue's (procrastinate's SQL API, alembic 0007), to defer on our own connection and
+# to run our worker.
 STAFF_SESSION = "identity.staff_session(text)"
-CALLS = (STAFF_SESSION,)
+QUEUE_CALLS = (
+    "tasks.procrastinate_defer_jobs_v1(tasks.procrastinate_job_to_defer_v1[])",
+    "tasks.procrastinate_defer_periodic_job_v2(character varying,character varying,"
+    "character varying,character varying,integer,character varying,bigint,jsonb)",
+    "tasks.procrastinate_fetch_job_v2(character varying[],bigint)",
+    "tasks.procrastinate_finish_job_v1(bigint,tasks.procrastinate_job_status,boolean)",
+    "tasks.procrastinate_retry_job_v2(bigint,timestamp with time zone,integer,"
+    "character varying,character varying)",
+    "tasks.procrastinate_register_worker_v1()",
+    "tasks.procrastinate_unregister_worker_v1(bigint)",
+    "tasks.procrastinate_update_heartbeat_v1(bigint)",
+    "tasks.procrastinate_prune_stalled_workers_v1(double precision)",
+)
+CALLS = (STAFF_SESSION, *QUEUE_CALLS)
 RULES = (
     "insufficient_stock",
     "order_not_open",
@@ -171,3 +187,39 @@ rate_limits = sa.Table(
     sa.CheckConstraint("hits > 0", name="hits_positive"),
 )
 sa.Index("ix_rate_limits_window_ends", rate_limits.c.window_ends)
+
+# A customer's data, exported by a job (jobs.py) and kept here for a while: the worker that
+# writes it may run on another machine than the web process that serves it. ``public_id``
+# is what the customer's URL names (random); one export pending per customer at a time.
+EXPORT_STATUSES = ("pending", "done")
+data_exports = sa.Table(
+    "data_exports",
+    storefront_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("public_id", sa.Text, nullable=False),
+    sa.Column(
+        "customer_id",
+        sa.BigInteger,
+        sa.ForeignKey(customers.c.id, ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'pending'")),
+    sa.Column("job_id", sa.BigInteger, nullable=True),
+    sa.Column(
+        "requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("content", postgresql.JSONB, nullable=True),
+    sa.UniqueConstraint("public_id"),
+    sa.CheckConstraint("status IN ('pending', 'done')", name="status"),
+    sa.CheckConstraint("(status = 'done') = (content IS NOT NULL)", name="done_has_content"),
+)
+sa.Index(
+    "uq_data_exports_pending_customer_id",
+    data_exports.c.customer_id,
+    unique=True,
+    postgresql_where=sa.text("status = 'pending'"),
+)
+sa.Index("ix_data_exports_expires_at", data_exports.c.expires_at)
+

@@ -80,7 +80,7 @@ __all__ = [
     "IDENTITY_TABLES", "TABLES", "Plan", "SeedReport", "advance_sequences", "begin_bulk_load",
     "copy_sql", "customer_chunks", "end_bulk_load", "make_catalog", "new_tally",
     "order_batches", "product_rows", "restock_amounts", "restock_rows", "seed_shop",
-    "start_of_today", "validate_sizes",
+    "start_of_today", "validate_sizes", "announce_bulk_load", "BULK_LOADED",
 ]
 
 @dataclass(frozen=True)
@@ -193,6 +193,7 @@ def seed_shop(
             )
             for table in TABLES:
                 cur.execute(sql.SQL("ANALYZE {}").format(shop_table(table)))
+            announce_bulk_load(cur, customers=customers, products=products, orders=orders)
     except psycopg.errors.UniqueViolation as exc:
         diag = exc.diag
         raise MergepointError(
@@ -215,6 +216,29 @@ def seed_shop(
         statuses=dict(tally.statuses),
         seconds=time.perf_counter() - started,
     )
+
+
+BULK_LOADED = "shop.bulk_loaded"
+
+
+def announce_bulk_load(cur: psycopg.Cursor[Any], **counts: int) -> bool:
+    """Say, in the load's own transaction, that rows went in without their events (the
+    triggers were off): a ``shop.bulk_loaded`` event (alembic 0008), so consumers that
+    derive state from order events rebuild it. False where the topic does not exist (a
+    database migrated below 0008, or without the events namespace)."""
+    cur.execute("SELECT to_regclass('events.topics') IS NOT NULL")
+    row = cur.fetchone()
+    if not (row and row[0]):
+        return False
+    cur.execute("SELECT 1 FROM events.topics WHERE name = %s", [BULK_LOADED])
+    if cur.fetchone() is None:
+        return False
+    cur.execute(
+        "SELECT events.emit(%s, 0, pg_catalog.jsonb_build_object("
+        "'customers', %s::bigint, 'products', %s::bigint, 'orders', %s::bigint))",
+        [BULK_LOADED, counts["customers"], counts["products"], counts["orders"]],
+    )
+    return True
 
 
 def _load(cur: psycopg.Cursor[Any], plan: Plan, progress: Progress) -> Tally:

@@ -9,7 +9,11 @@ that need other connections to see their writes use ``committed_db`` and unique 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -17,6 +21,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connections
 
 from apps.django_app.config import environment
+from schema.paths import ROOT
 from tests.data import Shop, unique
 
 # What a pooled URL changes in Django's settings (environment.database reads the URL).
@@ -127,3 +132,42 @@ def superuser_client(client, superuser):
 def clerk_client(client, clerk):
     client.force_login(clerk)
     return client
+
+
+MANAGE = str(ROOT / "apps" / "django_app" / "manage.py")
+
+
+def manage_env(database) -> dict[str, str]:
+    """The environment the back office's own commands run with on ``database``, no more."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "BACKOFFICE_DATABASE_URL": database.url("backoffice"),
+        "DJANGO_SECRET_KEY": "x" * 50,
+    }
+
+
+@contextmanager
+def consuming(database, *args: str) -> Iterator[tuple[subprocess.Popen, list[str]]]:
+    """``manage.py consume_events *args`` as its own process, once it says it is consuming:
+    the process and the lines it wrote until then. Killed if the block leaves it running."""
+    process = subprocess.Popen(
+        [sys.executable, MANAGE, "consume_events", *args],
+        cwd=ROOT,
+        env=manage_env(database),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "events: consuming" in line:
+                break
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -14,7 +14,7 @@ import sys
 
 import psycopg
 
-from apps.django_app.backoffice.contract import describe
+from apps.django_app.backoffice.contract import QUEUE_CALLS, describe
 from schema.paths import ROOT
 
 COLUMNS = """
@@ -140,6 +140,7 @@ def test_the_description_prints_as_json_without_the_app_environment():
         "identity.begin_staff_session(text,bigint,text,boolean,text[],timestamp with time zone)",
         "identity.end_staff_session(text)",
         "identity.end_user_staff_sessions(bigint)",
+        *QUEUE_CALLS,
     ]
 
 

@@ -3,10 +3,7 @@ low-stock threshold staff set."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,9 +11,8 @@ from django.contrib.auth.models import Permission, User
 
 from apps.django_app.backoffice import events
 from apps.django_app.backoffice.models import FeedItem, ShopSettings
-from schema.paths import ROOT
 from tests.data import unique
-from tests.django_app.conftest import make_user
+from tests.django_app.conftest import consuming, make_user
 
 INDEX = "/admin/"
 
@@ -110,33 +106,10 @@ def test_the_low_stock_threshold_is_one_setting_staff_change(staff_client, shop)
 
 
 def test_consume_events_runs_and_stops_on_sigterm_within_ten_seconds(session_db):
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "BACKOFFICE_DATABASE_URL": session_db.url("backoffice"),
-        "DJANGO_SECRET_KEY": "x" * 50,
-    }
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "apps" / "django_app" / "manage.py"), "consume_events"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if "events: consuming backoffice-feed" in line:
-                break
+    with consuming(session_db) as (process, lines):
+        assert "events: consuming backoffice-feed" in lines[-1]
         process.send_signal(signal.SIGTERM)
         started = time.monotonic()
         rest, _ = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0 and time.monotonic() - started < 10
     assert "events: stopped after" in rest and "Traceback" not in "".join(lines) + rest

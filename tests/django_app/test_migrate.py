@@ -1,4 +1,5 @@
-"""``manage.py migrate`` builds Django's tables in ``backoffice`` and never touches ``shop``."""
+"""``manage.py migrate`` builds Django's tables in ``backoffice`` and never touches ``shop``
+or ``tasks`` (procrastinate's tables are the shared schema's: MIGRATION_MODULES)."""
 
 from __future__ import annotations
 
@@ -18,25 +19,28 @@ MANAGE = ROOT / "apps" / "django_app" / "manage.py"
 FINGERPRINT = [
     """SELECT c.relname, c.relkind, c.relfilenode, c.relacl::text, c.reloptions::text
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname IN ('shop', 'reporting') ORDER BY 1""",
+        WHERE n.nspname IN ('shop', 'reporting', 'tasks') ORDER BY 1""",
     """SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
               pg_get_expr(d.adbin, d.adrelid), a.attacl::text
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE n.nspname = 'shop' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2""",
+        WHERE n.nspname IN ('shop', 'tasks') AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY 1, 2""",
     """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(k.oid)
          FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
-        WHERE n.nspname = 'shop' ORDER BY 1, 2""",
+        WHERE n.nspname IN ('shop', 'tasks') ORDER BY 1, 2""",
     """SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i
          JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'shop' ORDER BY 1""",
+        WHERE n.nspname IN ('shop', 'tasks') ORDER BY 1""",
     """SELECT tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t
          JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'shop' ORDER BY 1""",
+        WHERE n.nspname IN ('shop', 'tasks') ORDER BY 1""",
     """SELECT p.proname, md5(p.prosrc), p.proacl::text FROM pg_proc p
-         JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'shop' ORDER BY 1""",
+         JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname IN ('shop', 'tasks') ORDER BY 1""",
     """SELECT nspname, nspacl::text FROM pg_namespace ORDER BY 1""",
+    "SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM tasks.procrastinate_jobs t",
     "SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM shop.customers t",
     "SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM shop.products t",
     "SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM shop.orders t",
@@ -88,6 +92,10 @@ def test_migrate_creates_djangos_tables_in_backoffice_and_leaves_shop_untouched(
     try:
         pid = shop.product(stock=9)
         shop.order({pid: 2}, status="paid")
+        shop.connection("backoffice").execute(  # a job in the queue, which migrate leaves be
+            "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('backoffice', 'backoffice.x', 0,"
+            " NULL, NULL, '{}'::jsonb, NULL)]::procrastinate_job_to_defer_v1[])"
+        )
         # Start from a back office that was never migrated.
         drop_django_tables(shop.connection("backoffice"))
     finally:

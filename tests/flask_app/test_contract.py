@@ -7,7 +7,9 @@ import sqlalchemy as sa
 
 from apps.flask_app import contract, migrate
 from apps.flask_app.db import EXTENSION
-from apps.flask_app.tables import CONSTRAINTS, RULES, SHOP_TABLES, WRITES
+from apps.flask_app.tables import CONSTRAINTS, QUEUE_CALLS, RULES, SHOP_TABLES, WRITES
+
+OWN_TABLES = ["alembic_version", "api_tokens", "data_exports", "notifications", "rate_limits"]
 
 
 def engine(app) -> sa.Engine:
@@ -110,7 +112,7 @@ def test_describe_is_plain_data_derived_from_the_tables():
     }
     assert "uq_orders_customer_id_idempotency_key" in description["constraints"]
     assert "insufficient_stock" in description["rules"]
-    assert description["calls"] == ["identity.staff_session(text)"]
+    assert description["calls"] == ["identity.staff_session(text)", *QUEUE_CALLS]
 
 
 # --- the storefront's own migrations ---------------------------------------------------
@@ -120,7 +122,7 @@ def test_the_template_is_at_head_and_alembic_check_is_clean(app):
     runner = app.test_cli_runner()
     current = runner.invoke(args=["db", "current"])
     assert current.exit_code == 0, current.output
-    assert current.output.strip() == migrate.head() == "sf0004"
+    assert current.output.strip() == migrate.head() == "sf0005"
     check = runner.invoke(args=["db", "check"])
     assert check.exit_code == 0, check.output
     assert "matches" in check.output
@@ -151,7 +153,7 @@ def test_downgrade_and_upgrade_touch_only_the_storefront_namespace(app, owner, a
         )
 
     before = shop_tables()
-    assert storefront_tables() == ["alembic_version", "api_tokens", "notifications", "rate_limits"]
+    assert storefront_tables() == OWN_TABLES
     runner = app.test_cli_runner()
     down = runner.invoke(args=["db", "downgrade", "base"])
     assert down.exit_code == 0, down.output
@@ -159,7 +161,7 @@ def test_downgrade_and_upgrade_touch_only_the_storefront_namespace(app, owner, a
     up = runner.invoke(args=["db", "upgrade"])
     assert up.exit_code == 0, up.output
     assert migrate.head() in up.output
-    assert storefront_tables() == ["alembic_version", "api_tokens", "notifications", "rate_limits"]
+    assert storefront_tables() == OWN_TABLES
     assert shop_tables() == before
     assert not owner.execute(
         "SELECT count(*) FROM pg_tables WHERE tablename = 'alembic_version'"

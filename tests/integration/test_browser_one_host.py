@@ -4,16 +4,15 @@ Staff log in at /backoffice/admin/ (CSRF, the admin's CSS applied), the product 
 "storefront view" panel shows what customers see and follows a price change, and the
 storefront knows the staff member (/api/staff/me) until they log out, change their
 password or are deactivated. Chromium is Debian's (.ci/run installs it); on a failure every
-open page is screenshotted into the test's tmp directory and the paths are in the message.
+open page is screenshotted into .artifacts/<test name>/ and the paths are in the message.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import psutil
@@ -25,21 +24,10 @@ from psycopg import errors
 
 from tests.data import Shop
 from tests.integration.support import Up
-from tests.support import free_port
+from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port, screenshots_on_failure
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN, ADMIN_PASSWORD = "staff", "correct-horse-battery"
 PASSWORD = "a staff member's passphrase"
 
@@ -109,8 +97,10 @@ def test_one_server_serves_both_and_the_banner_says_where(one_host):
     children = psutil.Process(one_host.up.process.pid).children(recursive=True)
     served = [p for p in children if "apps.onehost:application" in " ".join(p.cmdline())]
     consumers = [p for p in children if "events" in " ".join(p.cmdline())]
+    workers = [p for p in children if "worker" in p.cmdline()]
     assert len(served) == 3  # one server (granian): a main process and two workers
-    assert len(children) == 3 + len(consumers) == 5  # beside it, the two event consumers
+    assert (len(consumers), len(workers)) == (2, 2)  # beside it, each app's consumer and worker
+    assert len(children) == 3 + 2 + 2
 
 
 @pytest.fixture(scope="module")
@@ -126,21 +116,6 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@contextmanager
-def screenshots_on_failure(pages: dict[str, Page], directory: Path) -> Iterator[None]:
-    """Keep what each page showed when a step failed, and say where in the failure."""
-    try:
-        yield
-    except BaseException as exc:
-        kept = []
-        for name, page in pages.items():
-            if not page.is_closed():
-                path = directory / f"{name}.png"
-                page.screenshot(path=str(path), full_page=True)
-                kept.append(str(path))
-        raise AssertionError(f"{exc}\nscreenshots: {', '.join(kept) or 'none'}") from exc
-
-
 def log_in(page: Page, base: str, username: str, password: str) -> str:
     """Through the admin's login form; returns the session cookie's value."""
     page.goto(f"{base}/backoffice/admin/")
@@ -154,7 +129,7 @@ def log_in(page: Page, base: str, username: str, password: str) -> str:
     return cookies["sessionid"]["value"]
 
 
-def test_staff_log_in_and_the_panel_shows_the_live_price(one_host, browser, tmp_path):
+def test_staff_log_in_and_the_panel_shows_the_live_price(one_host, browser, request):
     shop = Shop(one_host.database)
     try:
         product = shop.product("PANEL-TEA", price=1250, stock=4)
@@ -168,10 +143,13 @@ def test_staff_log_in_and_the_panel_shows_the_live_price(one_host, browser, tmp_
         "response",
         lambda r: stylesheets.append((r.url, r.status)) if r.url.endswith(".css") else None,
     )
-    with screenshots_on_failure({"admin": page}, tmp_path):
+    with screenshots_on_failure({"admin": page}, request.node.name):
         log_in(page, base, ADMIN, ADMIN_PASSWORD)
         header = page.evaluate("getComputedStyle(document.querySelector('#header')).display")
         assert header == "flex"  # the admin's stylesheet applied, from /backoffice/static/
+        # The dashboard is on the index under the prefix too: 30 days, today last.
+        days = page.locator("#sales-by-day rect").evaluate_all("rs => rs.map(r => r.dataset.day)")
+        assert len(days) == 30 and days[-1] == time.strftime("%Y-%m-%d", time.gmtime())
         served = {url for url, status in stylesheets if status == 200}
         assert f"{base}/backoffice/static/admin/css/base.css" in served, stylesheets
 
@@ -200,14 +178,14 @@ def test_staff_log_in_and_the_panel_shows_the_live_price(one_host, browser, tmp_
 
 
 def test_the_storefront_forgets_staff_who_log_out_change_password_or_are_deactivated(
-    one_host, browser, tmp_path
+    one_host, browser, request
 ):
     base = one_host.base
     usernames = {name: f"{name}-{secrets.token_hex(3)}" for name in ("a", "b", "c")}
     users = {name: one_host.staff_user(username) for name, username in usernames.items()}
     contexts = {name: browser.new_context() for name in (*users, "admin")}
     pages = {name: context.new_page() for name, context in contexts.items()}
-    with screenshots_on_failure(pages, tmp_path):
+    with screenshots_on_failure(pages, request.node.name):
         keys = {name: log_in(pages[name], base, usernames[name], PASSWORD) for name in users}
         log_in(pages["admin"], base, ADMIN, ADMIN_PASSWORD)
         for name, key in keys.items():

@@ -42,6 +42,11 @@ def report(database, name: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def dashboard_bars(page: str) -> list[tuple[str, str]]:
+    """The admin index's sales chart: (day, revenue in cents) of each bar."""
+    return re.findall(r'data-day="([0-9-]+)" data-revenue-cents="([0-9]+)"', page)
+
+
 def eventually(condition, deadline: float = 20.0) -> None:
     """Delivery is asserted with a deadline, never a latency (that is the bench's)."""
     end = time.monotonic() + deadline
@@ -77,12 +82,20 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
 
         assert any("storefront-events | events: consuming" in line for line in up.lines)
         assert any("backoffice-events | events: consuming" in line for line in up.lines)
+        assert any("storefront-worker | Launching a worker on storefront" in x for x in up.lines)
+        assert any("backoffice-worker | Launching a worker on backoffice" in x for x in up.lines)
         with httpx.Client(timeout=30) as staff:
             admin_login(staff, office)
             # The order reaches the staff feed on the admin index through the events.
             eventually(lambda: f"Order #{order_id} placed" in staff.get(f"{office}/admin/").text)
             admin_action(staff, office, "mark_paid", order_id)
             admin_action(staff, office, "ship", order_id)
+            # The dashboard charts the demo data and the new order as the report counts them.
+            sold = report(fresh_db, "sales_by_day")
+            assert sold.returncode == 0, sold.stderr
+            expected = [(r["day"], str(r["revenue_cents"])) for r in json.loads(sold.stdout)]
+            assert len(expected) == 30 and sum(int(c) for _d, c in expected) > 0
+            eventually(lambda: dashboard_bars(staff.get(f"{office}/admin/").text) == expected)
             css = staff.get(f"{office}/static/admin/css/base.css")
             assert css.status_code == 200  # whitenoise serves the admin's CSS, DEBUG off
             # Two hosts: the product page's panel asks the storefront, which allows us.
@@ -100,6 +113,13 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
                 return [i["kind"] for i in items if i["order_id"] == order_id]
 
             eventually(lambda: told() == ["shipped", "paid"])  # newest first
+
+            # The customer's data, made by the storefront's worker, fetched over HTTP.
+            asked = customer.post(f"{shop}/api/customers/me/export", headers=bearer)
+            assert asked.status_code == 202, asked.text
+            export = f"{shop}{asked.headers['Location']}"
+            eventually(lambda: customer.get(export, headers=bearer).status_code == 200)
+            assert customer.get(export, headers=bearer).json()["orders"][0]["id"] == order_id
         with fresh_db.connect() as conn:
             assert conn.execute(
                 "SELECT status FROM shop.orders WHERE id = %s", [order_id]

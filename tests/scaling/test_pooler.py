@@ -134,7 +134,7 @@ def test_role_settings_reach_pooled_sessions_and_startup_options_are_refused(fre
             "SELECT current_setting('search_path'), current_setting('TimeZone'),"
             " current_setting('statement_timeout')"
         ).fetchone()
-        assert row == ("backoffice, shop", "UTC", "30s")
+        assert row == ("backoffice, shop, tasks", "UTC", "30s")
         # What Django checks before it would `SET TIME ZONE`: nothing to set.
         assert conn.info.parameter_status("TimeZone") == "UTC"
     with connect(pgbouncer.url(fresh_db, "storefront")) as conn:

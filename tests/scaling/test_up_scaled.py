@@ -107,18 +107,14 @@ def test_up_through_the_pooler_with_a_replica_and_three_storefronts_under_200_cl
 
             def sample() -> None:
                 password = pooler.console_password(config.directory)
-                with (
-                    psycopg.connect(to_libpq(owner), autocommit=True) as conn,
-                    pooler.console(config, password) as console,
-                ):
+                with pooler.console(config, password) as console:
                     while not done.is_set():
+                        # The pooler's own server connections for the storefront (its event
+                        # consumer and queue worker connect directly, by design).
                         servers.append(
-                            conn.execute(
-                                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'storefront'"
-                                # (its event consumer connects directly, by design)
-                                " AND application_name <> 'storefront-events'"
-                            ).fetchone()[0]
-                        )
+                            sum(1 for c in pooler.show(console, "SERVERS")
+                                if c["user"] == "storefront")
+                        )  # fmt: skip
                         clients.append(
                             sum(1 for c in pooler.show(console, "CLIENTS")
                                 if c["user"] == "storefront")

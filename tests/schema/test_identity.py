@@ -134,7 +134,9 @@ def test_concurrent_logins_with_one_key_start_one_session(fresh_db, shop):
 def test_the_roles_hold_exactly_the_execute_grants_roles_py_declares(fresh_db, pg):
     held = roles.executes(fresh_db.owner_url, pg.prefix)
     consume = {
-        (f"{pg.prefix}{app}", f) for app in ("storefront", "backoffice") for f in roles.CONSUMES
+        (f"{pg.prefix}{app}", f)
+        for app in ("storefront", "backoffice")
+        for f in (*roles.CONSUMES, *roles.WORKER_CALLS)  # events, and the task queue
     }
     assert held - consume == {
         (f"{pg.prefix}storefront", roles.STAFF_SESSION),

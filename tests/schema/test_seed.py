@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from schema import migrations
 from schema.errors import MergepointError
 from schema.rules import SQLSTATE
 from schema.seed import Plan, customer_chunks, seed_shop
@@ -417,3 +418,30 @@ def test_cli_refuses_a_seeded_shop_in_one_line(fresh_db):
     done = run_cli(fresh_db, "--orders", "5")
     assert done.returncode == 1
     one_line_error(done.stderr, "already has data")
+
+
+BULK_LOADS = "SELECT payload, actor FROM events.outbox WHERE topic = 'shop.bulk_loaded'"
+
+
+def test_a_seed_announces_its_bulk_load_in_its_own_transaction(fresh_db):
+    """Its rows go in without their events (triggers off): one shop.bulk_loaded says so,
+    committed with them, so consumers deriving state from order events rebuild it."""
+    with fresh_db.connect() as conn:
+        seed_shop(conn, **SIZES, seed=1, now=NOW)
+        assert conn.execute(BULK_LOADS).fetchall() == [
+            ({"customers": 60, "products": 25, "orders": 300}, "seed")
+        ]
+        assert conn.execute("SELECT count(*) FROM events.outbox").fetchone() == (1,)
+        conn.commit()
+        with pytest.raises(MergepointError, match="already has data"):
+            seed_shop(conn, **SIZES, seed=2, now=NOW)
+        conn.rollback()
+        assert len(conn.execute(BULK_LOADS).fetchall()) == 1  # a refused seed says nothing
+
+
+def test_a_seed_below_the_bulk_load_topic_still_seeds(fresh_db):
+    migrations.downgrade(fresh_db.owner_url, "0006")
+    with fresh_db.connect() as conn:
+        report = seed_shop(conn, customers=5, products=3, orders=10, seed=1, now=NOW)
+        assert report.orders == 10
+        assert conn.execute("SELECT count(*) FROM events.outbox").fetchone() == (0,)

@@ -131,4 +131,4 @@ def test_a_session_poisoned_through_the_pooler_forges_no_actor_and_reaches_no_ot
             None,
             "",
         )
-        assert office.execute("SHOW search_path").fetchone() == ("backoffice, shop",)
+        assert office.execute("SHOW search_path").fetchone() == ("backoffice, shop, tasks",)

@@ -23,13 +23,20 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
+from procrastinate.contrib.django import models as procrastinate_models
 
-from apps.django_app.backoffice import services
+from apps.django_app.backoffice import imports, services
 from apps.django_app.backoffice.errors import BackofficeError
 from apps.django_app.backoffice.models import (
     Customer,
@@ -38,10 +45,22 @@ from apps.django_app.backoffice.models import (
     OrderLine,
     OrderStatus,
     Product,
+    ProductImport,
     ShopSettings,
     StockMovement,
 )
 from apps.django_app.backoffice.paginator import EstimatedCountPaginator
+
+# procrastinate's own admin pages (jobs, workers, events) are not offered: an import has
+# its own page, and their retry and abort actions would run around it.
+for _model in (
+    procrastinate_models.ProcrastinateJob,
+    procrastinate_models.ProcrastinateEvent,
+    procrastinate_models.ProcrastinateWorker,
+    procrastinate_models.ProcrastinatePeriodicDefer,
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 admin.site.site_header = "mergepoint back office"
 admin.site.site_title = "mergepoint back office"
@@ -133,6 +152,15 @@ class RestockForm(forms.Form):
     )
 
 
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8, with the header sku,name,price_cents and optionally stock (the stock"
+        " each product should have); prices in cents. Every line is checked before anything"
+        " is written; importing the same file again changes nothing.",
+    )
+
+
 # A whole address, as ck_customers_email_format has it: found through the unique index on
 # lower(email) at once; anything else is a substring search (a scan of the customers).
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -160,6 +188,7 @@ class ProductAdmin(ValidSelectionMixin, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER  # "Show counts" would COUNT the whole table
     readonly_fields = ("stock", "created_at", "updated_at")
     change_form_template = "admin/backoffice/product/change_form.html"
+    change_list_template = "admin/backoffice/product/change_list.html"
     # The columns are `text`; a SKU or a name is still one line.
     formfield_overrides = {models.TextField: {"widget": forms.TextInput(attrs={"size": 60})}}
 
@@ -186,6 +215,17 @@ class ProductAdmin(ValidSelectionMixin, admin.ModelAdmin):
             request
         )
 
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        # An import creates products, changes their names and prices, and restocks them.
+        return all(
+            request.user.has_perm(f"backoffice.{p}")
+            for p in ("add_product", "change_product", "restock_product")
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        context = {**(extra_context or {}), "can_import": self.has_import_permission(request)}
+        return super().changelist_view(request, context)
+
     def save_model(self, request, obj, form, change):
         if change:
             services.update_product(obj, form.changed_data)
@@ -211,7 +251,95 @@ class ProductAdmin(ValidSelectionMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.restock_view),
             name="backoffice_product_restock",
         )
-        return [restock, *super().get_urls()]
+        view = self.admin_site.admin_view
+        imports_ = [
+            path("import/", view(self.import_view), name="backoffice_product_import"),
+            path(
+                "import/<int:pk>/",
+                view(self.import_progress_view),
+                name="backoffice_product_import_progress",
+            ),
+            path(
+                "import/<int:pk>/result.csv",
+                view(self.import_result_view),
+                name="backoffice_product_import_result",
+            ),
+        ]
+        return [restock, *imports_, *super().get_urls()]
+
+    def _import_context(self, request: HttpRequest, title: str) -> dict:
+        return {**self.admin_site.each_context(request), "title": title, "opts": self.opts}
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a catalogue CSV: validated whole (nothing is written if any line is bad),
+        then written by a job while the progress page follows it."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors: list[imports.LineError] = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > imports.MAX_BYTES:  # refused before it is read
+                    raise imports.ImportRefused(
+                        [imports.LineError(None, f"the file is {upload.size / 1e6:.1f} MB; at"
+                                           f" most {imports.MAX_BYTES // 2**20} MB per import")]
+                    )  # fmt: skip
+                rows = imports.parse(upload.read())
+            except imports.ImportRefused as exc:
+                errors = exc.errors
+            else:
+                record = imports.start(
+                    filename=upload.name or "upload.csv",
+                    rows=rows,
+                    user=request.user,
+                    username=request.user.get_username(),
+                )
+                self.message_user(
+                    request,
+                    f"{plural(record.total_rows, 'product')} to import: the import runs"
+                    " in the background.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:backoffice_product_import_progress", args=[record.pk])
+                )
+        context = {
+            **self._import_context(request, "Import products from CSV"),
+            "form": form,
+            "errors": errors[: imports.MAX_SHOWN],
+            "more_errors": max(0, len(errors) - imports.MAX_SHOWN),
+            "recent": ProductImport.objects.only(
+                "id", "filename", "status", "total_rows", "done_rows", "created_at", "username"
+            )[:10],
+            "max_mb": imports.MAX_BYTES // 2**20,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/backoffice/product/import.html", context)
+
+    def import_progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        record = ProductImport.objects.defer("rows").filter(pk=pk).first()
+        if record is None:
+            raise Http404("no such import")
+        context = {
+            **self._import_context(request, f"Import #{record.pk}: {record.filename}"),
+            "record": record,
+            "state": imports.state(record),
+            "percent": 100 * record.done_rows // max(1, record.total_rows),
+        }
+        return TemplateResponse(request, "admin/backoffice/product/import_progress.html", context)
+
+    def import_result_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        record = ProductImport.objects.defer("rows").filter(pk=pk).first()
+        if record is None or record.status != ProductImport.Status.DONE:
+            raise Http404("no finished import with this number")
+        response = StreamingHttpResponse(imports.result_lines(record), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="import-{record.pk}-result.csv"'
+        return response
 
     @admin.action(description="Restock selected products…", permissions=["restock"])
     def restock_selected(self, request, queryset):

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from apps.django_app.backoffice import errors, identity
+from apps.django_app.backoffice import errors, identity, sales
 
 NAME = ROLE = "backoffice"
 # Where the shared tables live; the models name them unqualified (found via search_path).
@@ -33,8 +33,28 @@ WRITES: dict[str, dict[str, tuple[str, ...]]] = {
     "settings": {"UPDATE": ("low_stock_threshold",)},
 }
 
-# The events the back office consumes (the `events` namespace's protocol, alembic 0005).
-SUBSCRIPTIONS = ({"name": "backoffice-feed", "topics": ["order.placed", "stock.low"]},)
+# The task queue's functions (alembic 0007) procrastinate calls for us: deferring on our
+# connection, and our worker (manage.py procrastinate worker).
+QUEUE_CALLS = (
+    "tasks.procrastinate_defer_jobs_v1(tasks.procrastinate_job_to_defer_v1[])",
+    "tasks.procrastinate_defer_periodic_job_v2(character varying,character varying,"
+    "character varying,character varying,integer,character varying,bigint,jsonb)",
+    "tasks.procrastinate_fetch_job_v2(character varying[],bigint)",
+    "tasks.procrastinate_finish_job_v1(bigint,tasks.procrastinate_job_status,boolean)",
+    "tasks.procrastinate_retry_job_v2(bigint,timestamp with time zone,integer,"
+    "character varying,character varying)",
+    "tasks.procrastinate_register_worker_v1()",
+    "tasks.procrastinate_unregister_worker_v1(bigint)",
+    "tasks.procrastinate_update_heartbeat_v1(bigint)",
+    "tasks.procrastinate_prune_stalled_workers_v1(double precision)",
+)
+
+# The events the back office consumes (the `events` namespace's protocol, alembic 0005):
+# the staff feed, and the daily sales rollup the dashboard reads (sales.py).
+SUBSCRIPTIONS = (
+    {"name": "backoffice-feed", "topics": ["order.placed", "stock.low"]},
+    {"name": sales.CONSUMER, "topics": list(sales.TOPICS)},
+)
 
 
 def describe() -> dict[str, Any]:
@@ -80,7 +100,7 @@ def describe() -> dict[str, Any]:
         "constraints": sorted(errors.CONSTRAINTS),
         "rules": list(errors.RULES),
         "subscriptions": [dict(s) for s in SUBSCRIPTIONS],
-        "calls": list(identity.CALLS),
+        "calls": [*identity.CALLS, *QUEUE_CALLS],
         "tables": tables,
     }
 

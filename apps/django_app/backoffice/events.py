@@ -1,9 +1,14 @@
-"""The back office's event consumer: a staff feed of new orders and low-stock alerts.
+"""The back office's event consumer: the staff feed, and the daily sales rollup.
 
-It reads its subscription through the shared schema's protocol (``events.poll`` and
+It reads two subscriptions through the shared schema's protocol (``events.poll`` and
 ``events.ack``, SQL functions that check the calling role), one transaction per batch:
-take the batch, write the feed items, acknowledge. ``event_id`` is unique, so a
-redelivered batch adds nothing: the feed is written exactly once.
+take the batch, write its effects, acknowledge.
+
+* ``backoffice-feed`` (``order.placed``, ``stock.low``): the staff feed of new orders and
+  low-stock alerts. ``event_id`` is unique, so a redelivered batch adds nothing.
+* ``backoffice-sales`` (the order events and ``shop.bulk_loaded``): the daily sales
+  rollup the admin index's dashboard reads (sales.py), built when the consumer starts if
+  there is none yet.
 
 Run it with ``python apps/django_app/manage.py consume_events``; `mergepoint up` starts it.
 """
@@ -13,17 +18,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 
+from apps.django_app.backoffice import sales
 from apps.django_app.backoffice.contract import SUBSCRIPTIONS
 from apps.django_app.backoffice.models import FeedItem
 
 log = logging.getLogger(__name__)
 
 CONSUMER = SUBSCRIPTIONS[0]["name"]
+SALES = sales.CONSUMER
 
 
 def money(cents: int) -> str:
@@ -70,35 +78,86 @@ def handle_batch(limit: int = 100) -> int:
     return len(batch)
 
 
+def handle_sales_batch(limit: int = 1000) -> int:
+    """One batch of ``backoffice-sales`` into the rollup, in one transaction."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        batch = sales.handle_batch(cursor, limit)
+    if batch.rebuilt is not None:
+        log.info("sales: the rollup was rebuilt from %s order(s) (a bulk load)", batch.rebuilt)
+    return batch.events
+
+
+def build_sales_rollup() -> None:
+    """Build the rollup once if there is none (a new database, or one seeded before)."""
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        built = sales.ensure_built(cursor)
+    if built is not None:
+        log.info(
+            "sales: built the rollup from %s order(s) in %.1f s",
+            built,
+            time.perf_counter() - started,
+        )
+
+
+HANDLERS: dict[str, Callable[[int], int]] = {
+    CONSUMER: handle_batch,
+    SALES: handle_sales_batch,
+}
+SETUP: dict[str, Callable[[], None]] = {SALES: build_sales_rollup}
+
+
 def consume(
     stop: threading.Event,
     *,
     limit: int = 100,
     interval: float = 0.015,
     on_ready: Callable[[], None] | None = None,
+    subscriptions: Sequence[str] = tuple(HANDLERS),
 ) -> int:
-    """Poll until ``stop`` is set (a short poll is the wake-up: see the storefront's)."""
+    """Poll ``subscriptions`` until ``stop`` is set (a short poll is the wake-up: see the
+    storefront's). Each has its own transactions and its own retries: a failing one
+    holds up neither the other nor the process."""
     handled = 0
     ready = False
+    retry_at = dict.fromkeys(subscriptions, 0.0)
+    pending_setup = [name for name in subscriptions if name in SETUP]
+    polled: set[str] = set()
     while not stop.is_set():
-        try:
-            count = handle_batch(limit)
-        except DatabaseError as exc:
-            log.warning("events: database error (%s); retrying", " ".join(str(exc).split())[:200])
-            connection.close()
-            stop.wait(1.0)
-            continue
-        except Exception:  # a bug or a bad event: keep the process, retry the batch later
-            log.exception("events: the batch failed; retrying in 5 s (nothing was acknowledged)")
-            stop.wait(5.0)
-            continue
-        if not ready:
+        busy = False
+        for name in subscriptions:
+            if time.monotonic() < retry_at[name]:
+                continue
+            try:
+                if name in pending_setup:
+                    SETUP[name]()
+                    pending_setup.remove(name)
+                count = HANDLERS[name](limit)
+            except DatabaseError as exc:
+                log.warning(
+                    "events: %s: database error (%s); retrying",
+                    name,
+                    " ".join(str(exc).split())[:200],
+                )
+                connection.close()
+                retry_at[name] = time.monotonic() + 1.0
+                continue
+            except Exception:  # a bug or a bad event: keep the process, retry the batch later
+                log.exception(
+                    "events: %s: the batch failed; retrying in 5 s (nothing was acknowledged)",
+                    name,
+                )
+                retry_at[name] = time.monotonic() + 5.0
+                continue
+            polled.add(name)
+            handled += count
+            busy = busy or count >= limit
+        if not ready and polled == set(subscriptions):
             ready = True
-            log.info("events: consuming %s", CONSUMER)
+            log.info("events: consuming %s", ", ".join(subscriptions))
             if on_ready is not None:
                 on_ready()
-        handled += count
-        if count < limit:
+        if not busy:
             stop.wait(interval)
     return handled
 

@@ -14,6 +14,7 @@ PostgreSQL checks the privilege of every column an INSERT names, ``DEFAULT`` inc
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import (
     MaxLengthValidator,
     MaxValueValidator,
@@ -231,6 +232,73 @@ class FeedItem(models.Model):
 # --- the back office's own tables (``backoffice``, created by Django's migrate) -----------
 
 
+class Xid8Field(models.Field):
+    """A transaction id as PostgreSQL orders them (``xid8``): where events have got to."""
+
+    description = "PostgreSQL xid8"
+
+    def db_type(self, connection) -> str:
+        return "xid8"
+
+
+class SnapshotField(models.Field):
+    """Which transactions a statement saw (``pg_snapshot``): what a rebuild counted."""
+
+    description = "PostgreSQL pg_snapshot"
+
+    def db_type(self, connection) -> str:
+        return "pg_snapshot"
+
+
+class SalesDay(models.Model):
+    """The daily sales rollup: the orders placed on a day (UTC) that are in a status now,
+    their units and value. Maintained by ``manage.py consume_events`` from the order events
+    (sales.py); the dashboard reads 30 days of it instead of a month of raw orders.
+
+    Sales of a day are its rows but ``cancelled``; the status funnel is all four.
+    """
+
+    pk = models.CompositePrimaryKey("day", "status")
+    day = models.DateField()
+    status = models.TextField(choices=OrderStatus.choices)
+    orders = models.BigIntegerField(default=0)
+    units = models.BigIntegerField(default=0)
+    value_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "sales_rollup"
+        ordering = ("day", "status")
+        verbose_name = "sales day"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.status}: {self.orders} orders"
+
+
+class SalesRollupState(models.Model):
+    """One row: what the rollup has counted. ``snapshot`` is the snapshot of the last
+    rebuild from ``shop.orders`` (an event of a transaction it saw is already counted);
+    ``applied_txid``/``applied_id`` the last event applied (a redelivered one is skipped)."""
+
+    id = models.BooleanField(primary_key=True, default=True, editable=False)
+    snapshot = SnapshotField()
+    built_at = models.DateTimeField()
+    built_orders = models.BigIntegerField()
+    applied_txid = Xid8Field()
+    applied_id = models.BigIntegerField()
+    applied_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "sales_rollup_state"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=True), name="ck_sales_rollup_state_one_row"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"sales rollup built {self.built_at:%Y-%m-%d %H:%M:%S}"
+
+
 class LoginFailure(models.Model):
     """Failed admin logins of one bucket (``username:<name>`` or ``address:<ip>``) in its
     current window (throttle.py). In the database, so every process and host shares it."""
@@ -250,3 +318,64 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket}: {self.failures} until {self.window_ends:%H:%M:%S}"
+
+
+class ProductImport(models.Model):
+    """A catalogue file staff uploaded: validated whole in the request, then written by a
+    job (imports.py) in short batches. Its rows live here (the worker may run on another
+    machine); ``done_rows`` is the checkpoint a batch moves in its own transaction, so a
+    retried job goes on where the last committed batch ended."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+
+    filename = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.TextField()  # who imported (the movements' actor names them)
+    rows = models.JSONField()  # [[line, sku, name, price_cents, stock or null], ...]
+    total_rows = models.IntegerField()
+    done_rows = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    unchanged = models.IntegerField(default=0)
+    status = models.TextField(choices=Status.choices, default=Status.QUEUED)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "product_imports"
+        ordering = ("-id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(done_rows__gte=0, done_rows__lte=models.F("total_rows")),
+                name="ck_product_imports_done_rows",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.filename})"
+
+
+class ProductImportBatch(models.Model):
+    """What one committed batch of an import did, as lines of the result file."""
+
+    product_import = models.ForeignKey(
+        ProductImport, on_delete=models.CASCADE, related_name="batches"
+    )
+    first_row = models.IntegerField()  # index into ProductImport.rows
+    outcome = models.TextField()  # CSV lines: line,sku,outcome,stock_before,stock_after
+    written_at = models.DateTimeField(auto_now_add=True)  # just before its commit
+
+    class Meta:
+        db_table = "product_import_batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product_import", "first_row"], name="uq_product_import_batches_row"
+            )
+        ]

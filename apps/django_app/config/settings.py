@@ -37,8 +37,27 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The task queue: `manage.py procrastinate worker`, tasks deferred on Django's own
+    # connection (so inside `transaction.atomic`). Its tables belong to the shared schema
+    # (alembic 0007, namespace `tasks`): Django never creates or migrates them.
+    "procrastinate.contrib.django",
     "apps.django_app.backoffice",
 ]
+MIGRATION_MODULES = {"procrastinate": None}
+
+# The back office's worker (`manage.py procrastinate worker --queues backoffice`): a
+# heartbeat every BACKOFFICE_WORKER_HEARTBEAT seconds; a worker silent for three of them
+# is stalled, and the sweep (backoffice/tasks.py) puts its jobs back. On Ctrl-C a running
+# job is asked to stop at once (an import stops between two batches) and runs again later.
+_HEARTBEAT = environment.integer(ENV, "BACKOFFICE_WORKER_HEARTBEAT", 5, minimum=1, maximum=3600)
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "update_heartbeat_interval": _HEARTBEAT,
+    "stalled_worker_timeout": 3 * _HEARTBEAT,
+    "shutdown_graceful_timeout": 0,
+    "delete_jobs": "successful",  # the import keeps its own record (product_imports)
+    "additional_context": {"stalled_after": 3 * _HEARTBEAT},
+}
+PROCRASTINATE_READONLY_MODELS = True
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,4 +1,4 @@
-"""Template tags for the admin index: the staff feed."""
+"""Template tags for the admin index: the dashboard and the staff feed."""
 
 from __future__ import annotations
 
@@ -6,9 +6,23 @@ from typing import Any
 
 from django import template
 
+from apps.django_app.backoffice import dashboard as dashboard_selectors
 from apps.django_app.backoffice import events
 
 register = template.Library()
+
+
+@register.filter
+def cents(value: int | None) -> str:
+    """12345 -> "123.45" (money is integer cents everywhere)."""
+    if value is None:
+        return "-"
+    return f"{value / 100:,.2f}"
+
+
+@register.inclusion_tag("admin/backoffice/dashboard.html", takes_context=True)
+def dashboard(context: dict[str, Any]) -> dict[str, Any]:
+    return dashboard_selectors.for_user(context["request"].user)
 
 
 @register.inclusion_tag("admin/backoffice/feed.html", takes_context=True)

@@ -1,4 +1,5 @@
-"""``manage.py consume_events``: the staff feed, from the shared schema's events."""
+"""``manage.py consume_events``: the staff feed and the sales rollup, from the shared
+schema's events."""
 
 from __future__ import annotations
 
@@ -13,12 +14,21 @@ from apps.django_app.backoffice import events
 
 
 class Command(BaseCommand):
-    help = "Turn order.placed and stock.low events into the staff feed, until SIGTERM/Ctrl-C."
+    help = (
+        "Turn the shared schema's events into the staff feed (backoffice-feed) and the"
+        " daily sales rollup (backoffice-sales), until SIGTERM/Ctrl-C."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch", type=int, default=100, help="Events per transaction.")
         parser.add_argument(
             "--interval", type=float, default=0.015, help="Seconds between polls when idle."
+        )
+        parser.add_argument(
+            "--subscription",
+            action="append",
+            choices=sorted(events.HANDLERS),
+            help="Consume only this subscription (repeatable; default: all of them).",
         )
 
     def handle(self, *args: object, **options: object) -> None:
@@ -33,5 +43,9 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
         batch = max(1, min(int(options["batch"]), 10_000))  # type: ignore[call-overload]
         interval = max(0.001, float(options["interval"]))  # type: ignore[arg-type]
-        handled = events.consume(stop, limit=batch, interval=interval)
+        chosen = options["subscription"] or list(events.HANDLERS)
+        subscriptions = [name for name in events.HANDLERS if name in chosen]  # type: ignore[operator]
+        handled = events.consume(
+            stop, limit=batch, interval=interval, subscriptions=subscriptions
+        )
         self.stdout.write(f"events: stopped after {handled} event(s)")
