@@ -185,10 +185,12 @@ def own_server():
 RECOVERY_LIMIT = 5.0  # seconds from the server being back to the first order placed
 
 
-@pytest.mark.parametrize("server", servers.NAMES)
 def test_database_stopped_readyz_is_503_then_the_storefront_recovers_by_itself(
-    server, own_server, tmp_path, http
+    own_server, tmp_path, http
 ):
+    # Under the server mergepoint up runs: recovery is the app's pool and readiness, the
+    # same under either server (killed backends above run under both).
+    server = servers.DEFAULT
     directory, owner_url = own_server
     prefix = f"r{secrets.token_hex(3)}_"
     migrations.upgrade(owner_url)
