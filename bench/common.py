@@ -1,5 +1,6 @@
-"""What every benchmark shares: a throwaway database on the embedded server, timing
-statistics, and one way to print a table and write the JSON results."""
+"""What every benchmark shares: a throwaway database on the embedded server (or a server
+of the benchmark's own), timing statistics, and one way to print a table and write the
+JSON results."""
 
 from __future__ import annotations
 
@@ -19,11 +20,21 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from schema import db, migrations, roles
+from schema import db, embedded, migrations, roles
 from schema.urls import to_libpq, with_dbname
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PREFIX = "bench_"
+
+
+def start_own_server(directory: Path, max_connections: int) -> embedded.Embedded:
+    """An embedded server in ``directory`` with ``max_connections`` raised (the default 100
+    is short for many servers' pools at once); stop it with ``embedded.stop(directory)``."""
+    server = embedded.ensure_running(directory)
+    with psycopg.connect(to_libpq(server.superuser_url), autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET max_connections = {int(max_connections)}")
+    embedded.stop(directory)
+    return embedded.ensure_running(directory)
 
 
 @contextmanager

@@ -40,7 +40,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import report
+from bench.common import report, start_own_server
 from schema import embedded, migrations, pooler, replica, roles
 from schema.ports import free_port
 from schema.urls import to_libpq, url_params, with_user
@@ -81,11 +81,7 @@ class Run:
 
 def setup(directory: Path) -> embedded.Embedded:
     """The server (max_connections 300), migrated, with products and customers."""
-    server = embedded.ensure_running(directory)
-    with psycopg.connect(to_libpq(server.superuser_url), autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM SET max_connections = 300")
-    embedded.stop(directory)
-    server = embedded.ensure_running(directory)
+    server = start_own_server(directory, 300)
     owner = server.owner_url
     migrations.upgrade(owner)
     roles.reconcile(owner, "")

@@ -1,8 +1,10 @@
 """The storefront measured against PostgreSQL itself, with a load generator that does not
 steal the CPU: wrk (C) drives the servers, pgbench (C) runs the same SQL, in one run.
 
-A scratch database (migrated, roles ``bench_``), 200 products with plenty of stock and 16
-customers with API tokens. Then, one after another on that database:
+A scratch database (migrated, roles ``bench_``) on a server of the benchmark's own (a
+temporary embedded one with ``max_connections`` 300: every server's pools at once outgrow
+the default 100), or on MERGEPOINT_DATABASE_URL's server when set; 200 products with
+plenty of stock and 16 customers with API tokens. Then, one after another on that database:
 
 * ``mergepoint up`` (its output on a pseudo-terminal, read as a terminal would: the relay's
   worst case), and the storefront command it runs, started directly (no relay);
@@ -31,6 +33,7 @@ import hashlib
 import json
 import os
 import pty
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,9 +50,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import pgbench, wrk
-from bench.common import PREFIX, connect, report, scratch_database
+from bench.common import PREFIX, connect, report, scratch_database, start_own_server
 from bench.reference import PAGE_SQL
-from schema import db, stack
+from schema import db, embedded, stack
 from schema.ports import free_port
 from schema.urls import to_libpq
 
@@ -314,6 +317,25 @@ def pg_row(result: pgbench.Result) -> dict[str, Any]:
             "failed": result.failed}  # fmt: skip
 
 
+@contextmanager
+def database_server() -> Iterator[None]:
+    """MERGEPOINT_DATABASE_URL's server when set, else one of this run's own (see above)."""
+    if os.environ.get(db.ENV_URL):
+        yield
+        return
+    directory = Path(tempfile.mkdtemp(prefix="mp-bench-"))
+    try:
+        server = start_own_server(directory, 300)
+        os.environ[db.ENV_URL] = server.owner_url
+        try:
+            yield
+        finally:
+            del os.environ[db.ENV_URL]
+    finally:
+        embedded.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="per measurement (default 10)")
@@ -352,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
                                                   "orders_round_trips": []}  # fmt: skip
 
     with (
+        database_server(),
         scratch_database("storefront") as owner_url,
         tempfile.TemporaryDirectory() as tmp,
         ExitStack() as servers,
