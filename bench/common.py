@@ -9,7 +9,9 @@ import os
 import platform
 import secrets
 import statistics
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,6 +27,25 @@ from schema.urls import to_libpq, with_dbname
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PREFIX = "bench_"
+
+
+def wait_ok(
+    url: str, timeout: float = 60, process: subprocess.Popen[Any] | None = None
+) -> None:
+    """Until ``url`` answers 200; a clear exit if it does not in ``timeout`` seconds or
+    ``process`` (the server behind it) exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"the server for {url} exited ({process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f}s")
 
 
 def start_own_server(directory: Path, max_connections: int) -> embedded.Embedded:

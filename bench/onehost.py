@@ -23,14 +23,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Mapping
 
 import psutil
 
 from bench import wrk
-from bench.common import PREFIX, report, scratch_database
+from bench.common import PREFIX, report, scratch_database, wait_ok
 from bench.storefront import seed
 from schema import db, stack
 from schema.paths import ROOT
@@ -46,18 +44,6 @@ def start(target: str, env: Mapping[str, str], workers: int) -> tuple[subprocess
     process = subprocess.Popen(argv, cwd=ROOT, env=dict(env), start_new_session=True)
     return process, port
 
-
-def wait_ok(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"bench.onehost: {url} did not answer within {timeout:.0f}s")
 
 
 def rss_mib(processes: list[subprocess.Popen]) -> float:

@@ -21,28 +21,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 from bench import wrk
-from bench.common import report
+from bench.common import report, wait_ok
 from schema import servers
 from schema.paths import ROOT
 from schema.ports import free_port
-
-
-def wait_ok(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"bench.relay: {url} did not answer within {timeout}s")
 
 
 def drain(fd: int, seen: list[bytes]) -> None:
@@ -85,7 +70,7 @@ def main() -> None:
     threading.Thread(target=drain, args=(master, seen), daemon=True).start()
     direct = None
     try:
-        wait_ok(f"http://127.0.0.1:{up_port}/healthz")
+        wait_ok(f"http://127.0.0.1:{up_port}/healthz", timeout=90)
         url = subprocess.run(
             [sys.executable, "-m", "schema.cli", "db", "url", "--role", "storefront"],
             cwd=ROOT, env=env, capture_output=True, text=True, check=True,
@@ -96,7 +81,7 @@ def main() -> None:
             cwd=args.checkout, env={**env, "STOREFRONT_DATABASE_URL": url},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_ok(f"http://127.0.0.1:{direct_port}/healthz")
+        wait_ok(f"http://127.0.0.1:{direct_port}/healthz", timeout=90)
         for port in (up_port, direct_port):  # warm both up (imports, first connections)
             wrk.run(f"http://127.0.0.1:{port}/healthz", seconds=2)
         results: dict[str, list[wrk.Result]] = {"up": [], "direct": []}

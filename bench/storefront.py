@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -50,7 +49,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import pgbench, wrk
-from bench.common import PREFIX, connect, report, scratch_database, start_own_server
+from bench.common import (
+    PREFIX,
+    connect,
+    report,
+    scratch_database,
+    start_own_server,
+    wait_ok,
+)
 from bench.reference import PAGE_SQL
 from schema import db, embedded, stack
 from schema.ports import free_port
@@ -215,20 +221,6 @@ REFERENCE = granian(2, 8, "bench.reference:create_app()")
 DEFAULT_SERVERS = ("up", "up-direct", "reference", "gunicorn-gthread-2x4", "gunicorn-gthread-3x4",
                    "gunicorn-sync-3", "granian-2x4", "granian-2x8")  # fmt: skip
 
-
-def wait_ok(url: str, timeout: float = 60, process: subprocess.Popen[Any] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"bench.storefront: the server for {url} exited")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"bench.storefront: {url} did not answer within {timeout}s")
 
 
 @contextmanager
