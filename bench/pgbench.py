@@ -64,7 +64,10 @@ def run(
             env={"PATH": "/usr/bin:/bin", **env},
             cwd=tmp,
         )
-        # Each log line: client, transaction, latency in microseconds, ...
+        # Each log line: client, transaction, latency in microseconds, ... pgbench reads
+        # its clock once per wake-up of a thread, so at tens of thousands of tps many short
+        # transactions log 0 (measured: 39,414 of 91,773 for SELECT 1 at 16 clients): the
+        # p50 of sub-millisecond statements reads low (0.00), their average and the p99 hold.
         measured = sorted(
             int(fields[2]) / 1000
             for log in Path(tmp).glob("tx.*")
