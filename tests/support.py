@@ -4,7 +4,11 @@ screenshots of a browser test's pages when it fails."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ __all__ = [
     "ARTIFACTS",
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "Watched",
     "exports",
     "free_port",
     "one_line_error",
@@ -76,3 +81,51 @@ def screenshots_on_failure(
                 page.screenshot(path=str(path), full_page=True)
                 kept.append(str(path))
         raise AssertionError(f"{exc}\nscreenshots: {', '.join(kept) or 'none'}") from exc
+
+
+class Watched:
+    """A process of the product started as its users start it, its output (stdout and
+    stderr) collected line by line as it comes (a full pipe would stop it)."""
+
+    TIMEOUT = 60.0  # seconds wait_for waits by default
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            list(argv),
+            cwd=ROOT,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+        self.process.stdout.close()
+
+    def wait_for(self, pattern: str, timeout: float | None = None) -> re.Match[str]:
+        """The first line matching ``pattern`` (a regular expression); fails with the
+        output if the process ends without one or ``timeout`` passes first."""
+        deadline = time.monotonic() + (self.TIMEOUT if timeout is None else timeout)
+        while True:
+            ended = self.process.poll() is not None and not self.reader.is_alive()
+            for line in list(self.lines):
+                if match := re.search(pattern, line):
+                    return match
+            if ended or time.monotonic() > deadline:
+                raise AssertionError(f"never saw {pattern!r}; output:\n" + "\n".join(self.lines))
+            time.sleep(0.01)
+
+    def end(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
+        """Send ``sig`` (Ctrl-C unless told) if it still runs; its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout)
+        self.reader.join(10)
+        return code

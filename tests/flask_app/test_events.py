@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -18,8 +17,8 @@ import pytest
 
 from apps.flask_app import events
 from apps.flask_app.db import EXTENSION
-from schema.paths import ROOT
 from tests.flask_app.helpers import assert_error
+from tests.support import Watched
 
 
 def consume_all(app, expect: int, deadline: float = 30) -> list[events.Notice]:
@@ -103,9 +102,8 @@ def test_a_redelivered_batch_writes_nothing_twice(app, client, alice, shop, owne
     assert len(client.get("/api/notifications", headers=alice.headers).get_json()["items"]) == 1
 
 
-class Consumer:
-    """The consumer as a process of its own; its output read as it comes (a full pipe
-    would stop it)."""
+class Consumer(Watched):
+    """The consumer as a process of its own, as its users start it."""
 
     FLASK = ("-m", "flask", "--app", "apps.flask_app", "events", "consume")
     MODULE = ("-m", "apps.flask_app.events")
@@ -116,37 +114,7 @@ class Consumer:
             "LANG": "C.UTF-8",
             "STOREFRONT_DATABASE_URL": database.url("storefront"),
         }
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, *argv, *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-        self.process.stdout.close()
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        end = time.monotonic() + timeout
-        while not any(text in line for line in list(self.lines)):
-            assert self.process.poll() is None or self.reader.is_alive(), self.lines
-            assert time.monotonic() < end, "\n".join(self.lines)
-            time.sleep(0.01)
-
-    def end(self, sig: int = signal.SIGKILL, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        code = self.process.wait(timeout)
-        self.reader.join(10)
-        return code
+        super().__init__([sys.executable, *argv, *args], env)
 
 
 @pytest.mark.parametrize("argv", [Consumer.FLASK, Consumer.MODULE], ids=["flask", "module"])
@@ -158,7 +126,7 @@ def test_ctrl_c_stops_the_consumer_within_ten_seconds(database, argv):
         code = consumer.end(signal.SIGINT, timeout=10)
     finally:
         if consumer.process.poll() is None:
-            consumer.end()
+            consumer.end(signal.SIGKILL)
     assert code == 0 and time.monotonic() - started < 10
     out = "\n".join(consumer.lines)
     assert "events: stopped after" in out and "Traceback" not in out

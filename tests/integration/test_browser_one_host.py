@@ -79,7 +79,7 @@ def one_host(pg, tmp_path_factory) -> Iterator[OneHost]:
         children = psutil.Process(up.process.pid).children(recursive=True)
         yield OneHost(database, f"http://127.0.0.1:{port}", up)
     finally:
-        code = up.stop()
+        code = up.end()
         pg.drop(database.name)
     assert code == 0, "\n".join(up.lines)  # Ctrl-C stops it cleanly...
     assert "Traceback" not in "\n".join(up.lines), "\n".join(up.lines)

@@ -87,7 +87,7 @@ def test_up_runs_both_apps_under_gunicorn_when_asked(up_env):
         output = "\n".join(up.lines)
         assert "storefront | " in output and "Listening at: " in output, output
     finally:
-        code = up.stop()
+        code = up.end()
     assert code == 0, "\n".join(up.lines)
     _gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], alive

@@ -134,7 +134,7 @@ def test_up_runs_the_whole_system_and_stops_cleanly(fresh_db, up_env):
         assert audit.returncode == 0, audit.stderr
         assert json.loads(audit.stdout) == []
     finally:
-        code = up.stop()
+        code = up.end()
     assert code == 0, "\n".join(up.lines)
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], alive

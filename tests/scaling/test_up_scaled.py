@@ -161,7 +161,7 @@ def test_up_through_the_pooler_with_a_replica_and_three_storefronts_under_200_cl
         audit = mergepoint(env, "report", "run", "ledger_audit", "--format", "json")
         assert json.loads(audit) == []
     finally:
-        code = up.stop()
+        code = up.end()
     assert code == 0, "\n".join(up.lines)
     gone, alive = psutil.wait_procs(children, timeout=15)
     assert alive == [], alive  # the pooler and the replica stopped with the apps
