@@ -91,23 +91,7 @@ events = AppGroup(
 )
 def consume(batch: int, interval: float) -> None:
     """Turn order events into customer notifications until SIGTERM or Ctrl-C."""
-    import logging
-    import signal
-    import threading
-
     from apps.flask_app import events as consumer
-    from apps.flask_app.db import make_engine
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    # Its own engine and name: consumers connect directly, never through a pooler.
-    engine = make_engine(
-        current_app.config["DATABASE_URL"], pool_size=1, application_name="storefront-events"
-    )
-    try:
-        handled = consumer.consume(engine, stop, limit=batch, interval=interval)
-    finally:
-        engine.dispose()
+    handled = consumer.run(current_app.config["DATABASE_URL"], limit=batch, interval=interval)
     click.echo(f"events: stopped after {handled} event(s)")

@@ -155,36 +155,44 @@ def _first_line(exc: BaseException) -> str:
     return " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
 
 
+def run(url: str, *, limit: int, interval: float) -> int:
+    """Consume on ``url`` with an engine of its own (consumers connect directly, never
+    through a pooler) until SIGINT or SIGTERM; the events handled. A bad URL raises
+    ConfigError. Both ways of starting the consumer run this."""
+    import signal
+
+    from apps.flask_app.db import make_engine
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    engine = make_engine(url, pool_size=1, application_name="storefront-events")
+    try:
+        return consume(engine, stop, limit=limit, interval=interval)
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     """``python -m apps.flask_app.events``: the same consumer without Flask's CLI (it starts
     in half the time: no app, no routes), for supervisors that restart it often."""
     import argparse
-    import logging
     import os
-    import signal
 
-    from apps.flask_app.db import make_engine
     from apps.flask_app.errors import ConfigError
 
     parser = argparse.ArgumentParser(prog="python -m apps.flask_app.events")
     parser.add_argument("--batch", type=int, default=100, choices=range(1, 10_001), metavar="N")
     parser.add_argument("--interval", type=float, default=0.015, metavar="SECONDS")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     url = os.environ.get("STOREFRONT_DATABASE_URL")
     if not url:
         raise SystemExit("error: STOREFRONT_DATABASE_URL is not set")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     try:
-        engine = make_engine(url, pool_size=1, application_name="storefront-events")
+        handled = run(url, limit=args.batch, interval=max(0.001, args.interval))
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
-    try:
-        handled = consume(engine, stop, limit=args.batch, interval=max(0.001, args.interval))
-    finally:
-        engine.dispose()
     print(f"events: stopped after {handled} event(s)", flush=True)
 
 
