@@ -3,9 +3,9 @@ would type.
 
 granian (a Rust HTTP server with a WSGI interface, on PyPI) is the default: measured with
 wrk by ``python -m bench.storefront`` on this 2-core machine (bench/results/storefront.json)
-it serves the storefront's ``/healthz`` about twice as fast as gunicorn (7,337 against
-3,598 req/s, 2 workers x 4 threads each), its catalogue at 2,103 against 1,291 and its
-orders at 563 against 403 (gunicorn gthread 3 x 4 and sync 3 did no better); and
+it serves the storefront's ``/healthz`` about twice as fast as gunicorn (8,131 against
+4,196 req/s, 2 workers x 4 threads each), its catalogue at 1,888 against 1,526 and its
+orders at 593 against 539 (gunicorn gthread 3 x 4 and sync 3 did no better); and
 ``python -m bench.admin_servers`` (bench/results/admin_servers.json) the back office's
 admin index at 225 against 178 req/s and its orders list at 36 against 14. 4 threads per
 worker rather than 8: no more throughput on 2 cores, a lower p99 for orders.
